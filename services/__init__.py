@@ -1,0 +1,1 @@
+"""The three HTX Monitor services: registry, indicators, notifications."""

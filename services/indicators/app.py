@@ -1,0 +1,32 @@
+"""The indicators service: its spec, and the app factory uvicorn and the tests call."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.indicators.api import routers
+from services.indicators.db.models import inbox, metadata, outbox
+from services.indicators.events.handlers import CONSUMES, handler_table
+from services.indicators.settings import IndicatorsSettings
+from shared.clock import Clock
+from shared.events import contracts
+from shared.service import ServiceSpec, build_app
+
+SPEC = ServiceSpec(
+    name="indicators",
+    title="HTX Monitor — Indicators (Chỉ tiêu kế hoạch)",
+    description=(
+        "Plan 219/KH-UBND measured live: indicator values per administrative unit and each target's progress and risk."
+    ),
+    metadata=metadata,
+    outbox_table=outbox,
+    inbox_table=inbox,
+    publishes=(contracts.IndicatorValueV1, contracts.TargetStatusV1),
+    consumes=CONSUMES,
+    handler_table=handler_table,
+    routers=routers,
+)
+
+
+def create_app(*, settings: IndicatorsSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    return build_app(SPEC, IndicatorsSettings, settings=settings, clock=clock)

@@ -1,0 +1,1 @@
+"""Domain logic of the indicators service: no FastAPI here; each use case owns its transaction."""

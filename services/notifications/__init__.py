@@ -1,0 +1,1 @@
+"""Notifications service — deadline and target-risk alerts to the responsible agency."""

@@ -1,0 +1,33 @@
+"""The notifications service: its spec, and the app factory uvicorn and the tests call."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.notifications.api import routers
+from services.notifications.db.models import inbox, metadata, outbox
+from services.notifications.events.handlers import CONSUMES, handler_table
+from services.notifications.settings import NotificationsSettings
+from shared.clock import Clock
+from shared.events import contracts
+from shared.service import ServiceSpec, build_app
+
+SPEC = ServiceSpec(
+    name="notifications",
+    title="HTX Monitor — Notifications (Cảnh báo và nhắc hạn)",
+    description=(
+        "Deadline reminders and target-risk alerts to the responsible agency: inbox, live stream, "
+        "e-mail and signed webhooks."
+    ),
+    metadata=metadata,
+    outbox_table=outbox,
+    inbox_table=inbox,
+    publishes=(contracts.AlertV1,),
+    consumes=CONSUMES,
+    handler_table=handler_table,
+    routers=routers,
+)
+
+
+def create_app(*, settings: NotificationsSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    return build_app(SPEC, NotificationsSettings, settings=settings, clock=clock)

@@ -1,0 +1,1 @@
+"""Domain logic of the notifications service: no FastAPI here; each use case owns its transaction."""

@@ -1,0 +1,14 @@
+"""The notifications service's handler table: every event it consumes, and the function that applies it."""
+
+from __future__ import annotations
+
+from shared.events import contracts
+from shared.events.contracts import EventPayload
+from shared.messaging.consumer import Subscription
+from shared.service import Runtime
+
+CONSUMES: tuple[type[EventPayload], ...] = (contracts.AgencyV1, contracts.TargetStatusV1, contracts.ReportSubmissionV1)
+
+
+def handler_table(runtime: Runtime) -> list[Subscription]:
+    return []

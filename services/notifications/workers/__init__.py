@@ -1,0 +1,1 @@
+"""Background workers of the notifications service (the outbox relay and consumers are wired in shared.service)."""

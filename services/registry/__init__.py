@@ -1,0 +1,1 @@
+"""Registry service — the system of record: cooperatives, status reports, units, agencies, reports."""

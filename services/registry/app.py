@@ -1,0 +1,34 @@
+"""The registry service: its spec, and the app factory uvicorn and the tests call."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.registry.api import routers
+from services.registry.db.models import inbox, metadata, outbox
+from services.registry.events.handlers import CONSUMES, handler_table
+from services.registry.settings import RegistrySettings
+from shared.clock import Clock
+from shared.events import contracts
+from shared.service import ServiceSpec, build_app
+
+SPEC = ServiceSpec(
+    name="registry",
+    title="HTX Monitor — Registry (Sổ đăng ký HTX NN)",
+    description=(
+        "System of record for agricultural cooperatives [hợp tác xã nông nghiệp], their status "
+        "reports, administrative units, agencies and report submissions (kế hoạch 219/KH-UBND, TP. "
+        "Cần Thơ)."
+    ),
+    metadata=metadata,
+    outbox_table=outbox,
+    inbox_table=inbox,
+    publishes=(contracts.CooperativeStatusV1, contracts.OrgUnitV1, contracts.AgencyV1, contracts.ReportSubmissionV1),
+    consumes=CONSUMES,
+    handler_table=handler_table,
+    routers=routers,
+)
+
+
+def create_app(*, settings: RegistrySettings | None = None, clock: Clock | None = None) -> FastAPI:
+    return build_app(SPEC, RegistrySettings, settings=settings, clock=clock)

@@ -1,0 +1,1 @@
+"""Code shared by the three HTX Monitor services: config, db, events, auth, errors, clock, logging."""

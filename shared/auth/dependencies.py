@@ -1,0 +1,30 @@
+"""FastAPI dependencies: every endpoint declares the scope it needs with ``require_scope``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.auth.tokens import Principal, TokenVerifier
+from shared.errors import InsufficientScope, Unauthorized
+
+# auto_error=False: we raise our own 401 problem document instead of FastAPI's plain 403.
+bearer = HTTPBearer(auto_error=False, description="JWT bearer token (`make token` mints one locally)")
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        credentials: HTTPAuthorizationCredentials | None = await bearer(request)
+        if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+            raise Unauthorized("A bearer token is required", error="invalid_request")
+        verifier: TokenVerifier = request.app.state.token_verifier
+        principal = verifier.verify(credentials.credentials)
+        if not principal.has(scope):
+            raise InsufficientScope(scope)
+        request.state.principal = principal
+        return principal
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency

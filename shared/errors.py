@@ -1,0 +1,173 @@
+"""Typed domain errors and their one rendering: RFC 9457 ``application/problem+json``.
+
+Domain code raises these; it never builds HTTP responses. The handlers installed by
+:func:`install_error_handlers` turn every error — ours, FastAPI's validation errors, Starlette's routing
+errors and anything unexpected — into a problem document without a stack trace or SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared import tracing
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://htx-monitor.cantho.gov.vn/problems/"
+
+
+class DomainError(Exception):
+    status: int = 400
+    code: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+class ValidationFailed(DomainError):
+    status, code, title = 422, "validation-error", "Dữ liệu không hợp lệ (invalid input)"
+
+
+class Unauthorized(DomainError):
+    status, code, title = 401, "unauthorized", "Chưa xác thực (authentication required)"
+
+    def __init__(self, detail: str, *, error: str = "invalid_token") -> None:
+        super().__init__(detail)
+        self.headers["WWW-Authenticate"] = f'Bearer error="{error}", error_description="{detail}"'
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "forbidden", "Không có quyền (forbidden)"
+
+
+class InsufficientScope(Forbidden):
+    code = "insufficient-scope"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"Token lacks the required scope '{scope}'", required_scope=scope)
+        self.headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{scope}"'
+
+
+class NotFound(DomainError):
+    status, code, title = 404, "not-found", "Không tìm thấy (not found)"
+
+
+class Conflict(DomainError):
+    status, code, title = 409, "conflict", "Xung đột (conflict)"
+
+
+class PreconditionFailed(DomainError):
+    status, code, title = 412, "precondition-failed", "Dữ liệu đã thay đổi (precondition failed)"
+
+
+class PreconditionRequired(DomainError):
+    status, code, title = 428, "precondition-required", "Thiếu If-Match (precondition required)"
+
+
+class PayloadTooLarge(DomainError):
+    status, code, title = 413, "payload-too-large", "Dữ liệu quá lớn (payload too large)"
+
+
+class ServiceUnavailable(DomainError):
+    status, code, title = 503, "unavailable", "Dịch vụ tạm thời không sẵn sàng (unavailable)"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    request: Request,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    request_id = tracing.current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    # ("body", "members", "official") → "members.official"; keep "query."/"header." so the source is clear.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem_response(
+        exc.status,
+        exc.code,
+        exc.title,
+        exc.detail,
+        request,
+        headers=exc.headers or None,
+        errors=exc.errors,
+        **exc.extra,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field_path(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type")}
+        for err in exc.errors()
+    ]
+    fields = ", ".join(e["field"] for e in errors[:5])
+    return problem_response(
+        422, "validation-error", ValidationFailed.title, f"Invalid field(s): {fields}", request, errors=errors
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Không tìm thấy (not found)", 405: "Phương thức không được hỗ trợ (method not allowed)"}
+    return problem_response(
+        exc.status_code,
+        f"http-{exc.status_code}",
+        titles.get(exc.status_code, "HTTP error"),
+        str(exc.detail),
+        request,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return problem_response(
+        500,
+        "internal-error",
+        "Lỗi hệ thống (internal error)",
+        "An unexpected error occurred; it has been logged with this request id.",
+        request,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,1 @@
+"""The event contract, owned in one place: topic names, the CloudEvents envelope, payload models."""

@@ -1,0 +1,1 @@
+"""Local infrastructure (Kafka, PostgreSQL) started for dev runs, tests and CI."""

@@ -1,0 +1,275 @@
+"""The consumer runner: at-least-once delivery in, exactly-once effects out.
+
+For each record: parse the CloudEvent; in ONE database transaction insert ``(consumer, source#id)`` into the
+inbox and apply the handler's effects (a duplicate delivery hits the primary key and changes nothing); only
+after that transaction commits is the offset ``{tp: offset + 1}`` committed to Kafka.
+
+Failures are sorted in two kinds:
+- *transient* (database or broker unreachable): retried with backoff for as long as it takes, never sent to
+  the DLQ — an outage must not turn good events into dead letters;
+- *poison* (malformed record, unknown type, a handler that keeps raising): after ``max_retries`` attempts the
+  record goes to ``<topic>.dlq`` with the error in its headers, and the consumer moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, KafkaError
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared import tracing
+from shared.events.envelope import CloudEvent, MalformedEvent, from_record
+from shared.events.topics import dlq_topic
+from shared.messaging.kafka import SEND_TIMEOUT_SECONDS
+from shared.metrics import CONSUMER_LAG_SECONDS, EVENTS_CONSUMED
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One row of a service's handler table: events of `event_type` on `topic` go to `handler`."""
+
+    topic: str
+    event_type: str
+    handler: Handler
+
+
+class _Stopping(Exception):
+    pass
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors that say "the infrastructure is unavailable", not "this event is bad"."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | ConnectionError | OSError | TimeoutError)
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        # Hand over cleanly: commit what we finished so the next owner starts right after it.
+        await self.runner.commit_processed()
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        log.info(
+            "partitions assigned", extra={"consumer": self.runner.name, "partitions": [str(tp) for tp in assigned]}
+        )
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        name: str,
+        group_id: str,
+        bootstrap_servers: str,
+        subscriptions: Sequence[Subscription],
+        sessionmaker: async_sessionmaker[AsyncSession],
+        inbox: Table,
+        producer: AIOKafkaProducer,
+        max_retries: int = 3,
+        retry_backoff: float = 0.2,
+        max_records: int = 200,
+    ) -> None:
+        self.name = name
+        self.group_id = group_id
+        self.bootstrap_servers = bootstrap_servers
+        self.handlers = {(s.topic, s.event_type): s.handler for s in subscriptions}
+        self.topics = sorted({s.topic for s in subscriptions})
+        self.sessionmaker = sessionmaker
+        self.inbox = inbox
+        self.producer = producer
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self.max_records = max_records
+        self._consumer: AIOKafkaConsumer | None = None
+        self._processed: dict[TopicPartition, int] = {}
+        self._stopping = asyncio.Event()
+        self.started = asyncio.Event()
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id,
+            client_id=f"{self.name}",
+            enable_auto_commit=False,  # offsets are committed only after the effect is committed
+            auto_offset_reset="earliest",
+            isolation_level="read_uncommitted",
+            max_poll_interval_ms=300_000,
+            session_timeout_ms=30_000,
+            heartbeat_interval_ms=3_000,
+            metadata_max_age_ms=5_000,
+        )
+        self._consumer = consumer
+        consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+        await self._start_with_retry(consumer)
+        self.started.set()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    batches = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                except KafkaError:
+                    log.warning("fetch failed; retrying", extra={"consumer": self.name}, exc_info=True)
+                    await asyncio.sleep(1.0)
+                    continue
+                try:
+                    for tp, records in batches.items():
+                        for record in records:
+                            await self._process(record)
+                            self._processed[tp] = record.offset + 1
+                        await self.commit_processed()
+                except _Stopping:
+                    break
+        finally:
+            await self.commit_processed()
+            await consumer.stop()  # leaves the group, so the partitions move to the others at once
+            log.info("consumer stopped", extra={"consumer": self.name})
+
+    async def _start_with_retry(self, consumer: AIOKafkaConsumer) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await consumer.start()
+                return
+            except KafkaError:
+                if self._stopping.is_set():
+                    raise
+                log.warning("cannot reach Kafka; retrying", extra={"consumer": self.name})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def stop(self) -> None:
+        """Finish the record in hand, commit, leave the group."""
+        self._stopping.set()
+
+    async def commit_processed(self) -> None:
+        if not self._processed or self._consumer is None:
+            return
+        offsets, self._processed = self._processed, {}
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError:
+            # The group rebalanced under us; the new owner re-reads from the last committed offset and the
+            # inbox turns the re-delivery into a no-op. Not a crash.
+            log.info("offset commit refused after a rebalance", extra={"consumer": self.name})
+        except KafkaError:
+            log.warning(
+                "offset commit failed; records will be re-delivered and de-duplicated",
+                extra={"consumer": self.name},
+                exc_info=True,
+            )
+
+    # -- one record -------------------------------------------------------------------------------------
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        try:
+            event = from_record(record.headers, record.value)
+        except MalformedEvent as exc:
+            await self._dead_letter(record, exc, attempts=1)
+            return
+        handler = self.handlers.get((record.topic, event.type))
+        if handler is None:
+            await self._dead_letter(record, LookupError(f"unknown event type {event.type!r}"), attempts=1)
+            return
+        token = tracing.set_traceparent(tracing.child_of(event.traceparent))
+        try:
+            await self._apply_with_retries(record, event, handler)
+        finally:
+            tracing.reset_traceparent(token)
+
+    async def _apply_with_retries(self, record: ConsumerRecord, event: CloudEvent, handler: Handler) -> None:
+        failures = 0
+        outage_delay = 0.5
+        while True:
+            try:
+                applied = await self._apply(record, event, handler)
+                EVENTS_CONSUMED.labels(self.name, "applied" if applied else "duplicate").inc()
+                CONSUMER_LAG_SECONDS.labels(self.name).set(max(0.0, (datetime.now(UTC) - event.time).total_seconds()))
+                return
+            except Exception as exc:
+                if is_transient(exc):
+                    if self._stopping.is_set():
+                        raise _Stopping() from exc  # leave the offset uncommitted; it is re-read later
+                    log.warning("infrastructure unavailable; retrying", extra={"consumer": self.name}, exc_info=True)
+                    await asyncio.sleep(outage_delay)
+                    outage_delay = min(outage_delay * 2, 10.0)
+                    continue
+                failures += 1
+                log.warning(
+                    "handler failed",
+                    extra={"consumer": self.name, "attempt": failures, "event_id": event.id},
+                    exc_info=True,
+                )
+                if failures > self.max_retries:
+                    await self._dead_letter(record, exc, attempts=failures)
+                    return
+                await asyncio.sleep(self.retry_backoff * 2 ** (failures - 1))
+
+    async def _apply(self, record: ConsumerRecord, event: CloudEvent, handler: Handler) -> bool:
+        async with self.sessionmaker() as session, session.begin():
+            claimed = await session.execute(
+                insert(self.inbox)
+                .values(
+                    consumer=self.name,
+                    event_key=event.dedup_key,
+                    event_type=event.type,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
+                .on_conflict_do_nothing()
+                .returning(self.inbox.c.event_key)
+            )
+            if claimed.first() is None:
+                return False  # already applied: a redelivery, a replay, or a relay's duplicate
+            await handler(session, event)
+        return True
+
+    async def _dead_letter(self, record: ConsumerRecord, error: BaseException, *, attempts: int) -> None:
+        headers = list(record.headers or ()) + [
+            ("dlq_consumer", self.name.encode()),
+            ("dlq_error_type", type(error).__name__.encode()),
+            ("dlq_error", str(error)[:2000].encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        delay = 0.5
+        while True:
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                    await self.producer.send_and_wait(
+                        dlq_topic(record.topic), value=record.value, key=record.key, headers=headers
+                    )
+                break
+            except (KafkaError, TimeoutError):
+                # The offset is not committed until the dead letter is safely stored.
+                if self._stopping.is_set():
+                    raise _Stopping() from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        EVENTS_CONSUMED.labels(self.name, "dead_lettered").inc()
+        log.error(
+            "event sent to DLQ",
+            extra={"consumer": self.name, "topic": record.topic, "offset": record.offset, "error": str(error)[:500]},
+        )

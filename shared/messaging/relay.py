@@ -1,0 +1,177 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, then marks them sent.
+
+At-least-once by construction: a row is marked sent only after the broker acknowledged it, in the same
+transaction that locked it. A crash between the two re-publishes the row on the next pass (the consumers'
+inboxes absorb the duplicate); it can never lose one.
+
+Rows are claimed with ``FOR UPDATE SKIP LOCKED`` and the pass holds a transaction-scoped advisory lock, so
+with several replicas exactly one publishes at a time and per-key order on the topic follows commit order
+of the outbox ids. Selecting ``published_at IS NULL`` (rather than "ids above the last one seen") means a
+row whose id was allocated early but committed late is never skipped — the sequence-gap trap of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events.envelope import CloudEvent, encode_data, to_headers
+from shared.messaging.kafka import SEND_TIMEOUT_SECONDS
+from shared.messaging.outbox import notify_channel
+from shared.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        service: str,
+        table: Table,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        producer: AIOKafkaProducer,
+        listen_dsn: str | None,
+        batch_size: int = 200,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.service = service
+        self.table = table
+        self.sessionmaker = sessionmaker
+        self.producer = producer
+        self.listen_dsn = listen_dsn
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.channel = notify_channel(table.schema or "public")
+        self._lock_id = zlib.crc32(f"{table.schema}.{table.name}.relay".encode())
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    # -- one pass ---------------------------------------------------------------------------------------
+
+    async def publish_pending(self) -> int:
+        """Publish every unpublished row, batch by batch; returns how many were published."""
+        total = 0
+        while True:
+            published = await self._publish_batch()
+            total += published
+            if published < self.batch_size:
+                return total
+
+    async def _publish_batch(self) -> int:
+        t = self.table
+        async with self.sessionmaker() as session, session.begin():
+            if not await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id))):
+                return 0  # another replica is publishing; it will drain our rows too
+            rows = (
+                await session.execute(
+                    select(t)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await self._send(rows)
+            await self._mark_sent(session, [row.id for row in rows])
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    async def _send(self, rows: Sequence[Row[Any]]) -> None:
+        futures = []
+        async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+            for row in rows:
+                event = CloudEvent(
+                    type=row.event_type,
+                    source=row.source,
+                    id=row.event_id,
+                    time=row.occurred_at,
+                    subject=row.subject,
+                    traceparent=row.traceparent,
+                    data=row.payload,
+                )
+                futures.append(
+                    await self.producer.send(
+                        row.topic, value=encode_data(row.payload), key=row.key.encode(), headers=to_headers(event)
+                    )
+                )
+            # Every record acknowledged by the broker before any row is marked sent.
+            await asyncio.gather(*futures)
+
+    async def _mark_sent(self, session: AsyncSession, ids: list[int]) -> None:
+        await session.execute(update(self.table).where(self.table.c.id.in_(ids)).values(published_at=datetime.now(UTC)))
+
+    # -- the loop ---------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Publish on every NOTIFY (and every `poll_seconds` as a safety net) until :meth:`stop`."""
+        listener = asyncio.create_task(self._listen(), name=f"{self.service}-outbox-listen")
+        backoff = 0.5
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    await self.publish_pending()
+                    backoff = 0.5
+                except Exception:
+                    # Broker or database down: nothing is lost (rows stay unpublished); retry with backoff.
+                    OUTBOX_FAILURES.labels(self.service).inc()
+                    log.warning("outbox relay pass failed; will retry", exc_info=True)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                await self._sleep(self.poll_seconds, wake=True)
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+    async def _sleep(self, seconds: float, *, wake: bool = False) -> None:
+        waiters = [asyncio.ensure_future(self._stopping.wait())]
+        if wake:
+            waiters.append(asyncio.ensure_future(self._wake.wait()))
+        _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+        for waiter in waiters:
+            if not waiter.done():
+                await asyncio.gather(waiter, return_exceptions=True)
+
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection, reconnecting after database restarts; polling covers the gaps."""
+        if not self.listen_dsn:
+            return
+        while not self._stopping.is_set():
+            conn: asyncpg.Connection | None = None
+            try:
+                lost = asyncio.Event()
+                conn = await asyncpg.connect(self.listen_dsn, timeout=10)
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await conn.add_listener(self.channel, self._on_notify)
+                self._wake.set()  # catch up on anything committed while we were not listening
+                await lost.wait()
+                await asyncio.sleep(1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.info("outbox LISTEN connection lost; reconnecting", exc_info=True)
+                await asyncio.sleep(1.0)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    await conn.close(timeout=2)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()

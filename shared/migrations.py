@@ -1,0 +1,109 @@
+"""Alembic glue: one migration tree per service schema, and the start-up check that the schema is current.
+
+``alembic.ini`` has one named section per service (``alembic -n registry upgrade head``); each tree's
+``env.py`` calls :func:`run_env`, which migrates only that service's schema and keeps its version table there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from alembic import command, context
+from shared.db import async_url
+from shared.settings import PROJECT_ROOT
+
+SERVICES = ("registry", "indicators", "notifications")
+VERSION_TABLE = "alembic_version"
+
+
+class SchemaNotCurrent(RuntimeError):
+    pass
+
+
+def service_metadata_of(service: str) -> MetaData:
+    module = importlib.import_module(f"services.{service}.db.models")
+    metadata: MetaData = module.metadata
+    return metadata
+
+
+def alembic_config(service: str, database_url: str | None = None) -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"), ini_section=service)
+    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic" / service))
+    if database_url:
+        config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade_all(database_url: str) -> None:
+    for service in SERVICES:
+        command.upgrade(alembic_config(service, database_url), "head")
+
+
+def check_all(database_url: str) -> None:
+    """``alembic check`` for every tree: raises if the models and the migrations have drifted apart."""
+    for service in SERVICES:
+        command.check(alembic_config(service, database_url))
+
+
+async def assert_schema_current(engine: AsyncEngine, service: str) -> None:
+    """Refuse to start on a database whose migrations for `service` are not at head."""
+    heads = set(ScriptDirectory.from_config(alembic_config(service)).get_heads())
+
+    def current(conn: Connection) -> set[str]:
+        ctx = MigrationContext.configure(conn, opts={"version_table_schema": service})
+        return set(ctx.get_current_heads())
+
+    async with engine.connect() as conn:
+        found = await conn.run_sync(current)
+    if found != heads:
+        raise SchemaNotCurrent(
+            f"schema '{service}' is at {sorted(found) or 'nothing'} but the code needs {sorted(heads)}; "
+            "run `make migrate` first"
+        )
+
+
+# -- used by alembic/<service>/env.py -------------------------------------------------------------------
+
+
+def run_env() -> None:
+    config = context.config
+    service = config.config_ini_section
+    metadata = service_metadata_of(service)
+    url = config.attributes.get("database_url") or os.environ.get("DATABASE_URL")
+    if not url:
+        raise RuntimeError("DATABASE_URL is not set")
+
+    def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+        return name == service if type_ == "schema" else True
+
+    def do_run(conn: Connection) -> None:
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{service}"'))
+        conn.commit()
+        context.configure(
+            connection=conn,
+            target_metadata=metadata,
+            version_table=VERSION_TABLE,
+            version_table_schema=service,
+            include_schemas=True,
+            include_name=include_name,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = create_async_engine(async_url(url), poolclass=NullPool)
+        async with engine.connect() as conn:
+            await conn.run_sync(do_run)
+        await engine.dispose()
+
+    asyncio.run(run_async())

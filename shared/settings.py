@@ -1,0 +1,75 @@
+"""Settings common to every service.
+
+Values that describe the shared infrastructure (database, broker, token keys) are read from unprefixed
+variables such as ``DATABASE_URL``; values that belong to one service use that service's prefix
+(``REGISTRY_PORT``). Settings objects are built in the app factory or the CLI, never at import time, so
+tests can build their own.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_DIR = PROJECT_ROOT / ".local"
+LOCAL_SECRET_FILE = LOCAL_DIR / "jwt-secret"
+
+
+def local_jwt_secret() -> str:
+    """The HS256 key of the local run: created once under `.local/` so the token tool and the services agree."""
+    if LOCAL_SECRET_FILE.exists():
+        return LOCAL_SECRET_FILE.read_text().strip()
+    LOCAL_DIR.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    LOCAL_SECRET_FILE.write_text(secret)
+    LOCAL_SECRET_FILE.chmod(0o600)
+    return secret
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class AuthSettings(BaseSettings):
+    """Token validation. HS256 with a shared secret locally; RS256 with a JWKS URL in deployments."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    jwt_algorithm: str = Field("HS256", validation_alias=_env("HTX_JWT_ALGORITHM"))
+    jwt_secret: SecretStr | None = Field(None, validation_alias=_env("HTX_JWT_SECRET"))
+    jwt_jwks_url: str | None = Field(None, validation_alias=_env("HTX_JWT_JWKS_URL"))
+    jwt_issuer: str = Field("htx-monitor-local", validation_alias=_env("HTX_JWT_ISSUER"))
+    jwt_audience: str = Field("htx-monitor", validation_alias=_env("HTX_JWT_AUDIENCE"))
+
+    def signing_secret(self) -> str:
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        return local_jwt_secret()
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs; each service subclasses it with its own ``env_prefix``."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    database_url: str = Field(validation_alias=_env("DATABASE_URL"))
+    kafka_bootstrap_servers: str = Field(validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    log_json: bool = Field(True, validation_alias=_env("LOG_JSON"))
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    run_workers: bool = True
+    """Run the outbox relay, consumers and schedulers inside the API process (the default)."""
+    consumer_group: str = ""
+    consumer_max_retries: int = Field(3, ge=0, le=20)
+    relay_batch_size: int = Field(200, ge=1, le=5000)
+    relay_poll_seconds: float = Field(1.0, gt=0, le=60)
+    db_pool_size: int = Field(10, ge=1, le=100)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+    auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -1,0 +1,103 @@
+"""HTTP plumbing every service installs: request/trace ids, body-size limit, metrics, safe headers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import tracing
+from shared.metrics import HTTP_REQUESTS
+
+_PROBLEM_413 = (
+    b'{"type":"https://htx-monitor.cantho.gov.vn/problems/payload-too-large",'
+    b'"title":"D\xe1\xbb\xaf li\xe1\xbb\x87u qu\xc3\xa1 l\xe1\xbb\x9bn (payload too large)","status":413,'
+    b'"detail":"Request body exceeds the limit"}'
+)
+
+
+class RequestContextMiddleware:
+    """Pure ASGI (so streaming responses such as SSE are not buffered).
+
+    Sets the request id and trace context for logs and outgoing events, refuses bodies above the limit with a
+    413 problem document before the app reads them, records latency per route, and adds security headers.
+    """
+
+    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int) -> None:
+        self.app = app
+        self.service = service
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        traceparent = tracing.child_of(headers.get("traceparent"))
+        rid_token = tracing.set_request_id(request_id)
+        tp_token = tracing.set_traceparent(traceparent)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._reject_too_large(send, request_id)
+            tracing.reset_request_id(rid_token)
+            tracing.reset_traceparent(tp_token)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge()
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                extra = [
+                    (b"x-request-id", request_id.encode()),
+                    (b"traceparent", traceparent.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"cache-control", b"no-store"),
+                ]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_wrapper)
+        except _BodyTooLarge:
+            await self._reject_too_large(send, request_id)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status_holder["status"])).observe(
+                time.perf_counter() - started
+            )
+            tracing.reset_request_id(rid_token)
+            tracing.reset_traceparent(tp_token)
+
+    async def _reject_too_large(self, send: Send, request_id: str) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(_PROBLEM_413)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": _PROBLEM_413})
+
+
+class _BodyTooLarge(Exception):
+    pass

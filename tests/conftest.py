@@ -1,0 +1,58 @@
+"""Shared fixtures. Infrastructure is started only when a test asks for it (unit tests need none)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import create_engine
+from shared.infra.stack import Stack, start_stack
+from shared.settings import AuthSettings
+
+TEST_JWT_SECRET = "test-secret-for-htx-monitor-only-0123456789abcdef-0123456789abcdef-xyz"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_auth_env() -> Iterator[None]:
+    """Tests sign tokens with their own key, never the developer's `.local/jwt-secret`."""
+    previous = os.environ.get("HTX_JWT_SECRET")
+    os.environ["HTX_JWT_SECRET"] = TEST_JWT_SECRET
+    yield
+    if previous is None:
+        os.environ.pop("HTX_JWT_SECRET", None)
+    else:
+        os.environ["HTX_JWT_SECRET"] = previous
+
+
+@pytest.fixture(scope="session")
+def auth_settings() -> AuthSettings:
+    return AuthSettings()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """Real PostgreSQL and a real Kafka broker (Apache Kafka 4.x under CI), started by the harness."""
+    started = start_stack(persistent=False)
+    print(f"\n[stack] {started.describe()}")  # noqa: T201 - CI log shows which broker ran
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def migrated_stack(stack: Stack) -> Stack:
+    from shared.migrations import upgrade_all
+
+    upgrade_all(stack.database_url)
+    return stack
+
+
+@pytest.fixture(scope="session")
+async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(stack.database_url, pool_size=5)
+    yield eng
+    await eng.dispose()
