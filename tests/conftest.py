@@ -56,3 +56,17 @@ async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     eng = create_engine(stack.database_url, pool_size=5)
     yield eng
     await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def service_env(migrated_stack: Stack) -> Iterator[Stack]:
+    """Point the services' settings at the harness's PostgreSQL and Kafka."""
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "LOG_JSON")}
+    os.environ.update(migrated_stack.env())
+    os.environ["LOG_JSON"] = "false"
+    yield migrated_stack
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

