@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import os
 
+from alembic import command, context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -17,7 +18,6 @@ from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from alembic import command, context
 from shared.db import async_url
 from shared.settings import PROJECT_ROOT
 

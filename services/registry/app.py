@@ -8,6 +8,7 @@ from services.registry.api import routers
 from services.registry.db.models import inbox, metadata, outbox
 from services.registry.events.handlers import CONSUMES, handler_table
 from services.registry.settings import RegistrySettings
+from services.registry.workers.startup import prepare
 from shared.clock import Clock
 from shared.events import contracts
 from shared.service import ServiceSpec, build_app
@@ -27,6 +28,7 @@ SPEC = ServiceSpec(
     consumes=CONSUMES,
     handler_table=handler_table,
     routers=routers,
+    on_startup=[prepare],
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -11,3 +12,6 @@ class RegistrySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore")
 
     port: int = 8001
+    seed_demo: bool = Field(False, description="Seed the demo registry at start-up when the registry is empty")
+    import_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest CSV/XLSX accepted by the import")
+    import_max_rows: int = Field(20_000, ge=1)

@@ -32,6 +32,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -62,6 +63,7 @@ _HOST = "127.0.0.1"
 _OFFSETS_TOPIC = "__consumer_offsets"
 _PROBE_TOPIC = "__htx_ready_probe"
 _UNKNOWN_TOPIC_OR_PARTITION = 3
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 _JVM_OPTS = (
     "-Xms256m",
     "-Xmx512m",
@@ -542,8 +544,8 @@ def _tail(path: Path | None, lines: int = 40) -> str:
     with path.open("rb") as fh:
         fh.seek(0, os.SEEK_END)
         fh.seek(max(0, fh.tell() - 16384))
-        text = fh.read().decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
+        text = _ANSI_ESCAPE.sub("", fh.read().decode("utf-8", errors="replace"))
+    return "\n".join(line for line in text.splitlines()[-lines:] if line.strip())
 
 
 def _probe(bootstrap_servers: str, timeout: float, *, check_group_coordinator: bool) -> str | None:
@@ -592,14 +594,17 @@ async def _group_offsets_not_loaded(client: Any, cluster: Any) -> str | None:
     After a restart the group coordinator loads ``__consumer_offsets`` in the background. Meanwhile
     OffsetFetch v2+ answers COORDINATOR_LOAD_IN_PROGRESS as a *top-level* error, which aiokafka ignores and
     reads as "no committed offset" -- a consumer would then fall back to ``auto_offset_reset``. So the
-    broker only counts as ready once an OffsetFetch for a group on every offsets partition succeeds.
+    broker only counts as ready once an OffsetFetch for a group on every offsets partition succeeds. On a
+    fresh broker the topic is created first, so the first consumer group does not wait for it either.
     """
     from aiokafka.protocol.commit import OffsetFetchRequest
     from aiokafka.protocol.coordination import FindCoordinatorRequest
 
     partitions = cluster.partitions_for_topic(_OFFSETS_TOPIC)
     if not partitions:
-        return None  # fresh broker: the topic is created on the first FindCoordinator of a consumer
+        # Fresh broker: a FindCoordinator creates the topic now rather than under the first test's consumer.
+        await client.send(client.get_random_node(), FindCoordinatorRequest(_group_on_offsets_partition(0, 1), 0))
+        return f"creating {_OFFSETS_TOPIC}"
     count = len(partitions)
     for partition in sorted(partitions):
         group = _group_on_offsets_partition(partition, count)

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from services.registry.api import cooperatives, reference, submissions
 from shared.identity import identity_router
 
-routers: list[APIRouter] = [identity_router("registry:read")]
+routers: list[APIRouter] = [
+    identity_router("registry:read"),
+    reference.router,
+    cooperatives.router,
+    submissions.router,
+]

@@ -1,0 +1,182 @@
+"""`/v1/cooperatives`: the registry of HTX NN, their status reports and their change history."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from services.registry.api.dependencies import Registry, get_registry
+from services.registry.api.schemas import (
+    ChangeOut,
+    CooperativeOut,
+    StatusReportOut,
+    render_cooperative,
+    render_report,
+)
+from services.registry.domain.cooperatives import CooperativeQuery, etag_of
+from services.registry.domain.idempotency import IdempotencyKey, Outcome
+from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate, StatusReportCreate
+from shared.auth import Principal, require_scope
+from shared.errors import PreconditionRequired
+from shared.events.contracts import Classification, LegalStatus, Sector
+from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+
+router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
+READ = require_scope("registry:read")
+WRITE = require_scope("registry:write")
+
+IdempotencyHeader = Header(
+    None,
+    alias="Idempotency-Key",
+    min_length=8,
+    max_length=200,
+    description="Khóa chống trùng: gửi lại cùng khóa trả về kết quả lần đầu (a retry returns the first result)",
+)
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or invalid token"},
+    403: {"description": "Outside the agency's jurisdiction"},
+    422: {"description": "Invalid input (problem+json naming each field)"},
+}
+
+Sort = Literal[
+    "name", "-name", "registration_code", "-registration_code", "updated_at", "-updated_at", "created_at", "-created_at"
+]
+
+
+def _respond(outcome: Outcome, location: str | None = None) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    if location:
+        headers["Location"] = location
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+@router.get("", response_model=Page[CooperativeOut], summary="Danh sách HTX (list cooperatives)", responses=PROBLEMS)
+async def list_cooperatives(
+    unit: str | None = Query(None, max_length=20, description="Đơn vị, gồm cả các đơn vị cấp dưới", examples=["926"]),
+    sector: Sector | None = None,
+    legal_status: LegalStatus | None = None,
+    classification: Classification | None = Query(None, description="Latest annual classification (rating)"),
+    is_model: bool | None = Query(None, description="Mô hình điểm"),
+    q: str | None = Query(
+        None,
+        min_length=1,
+        max_length=100,
+        description="Tìm theo tên, không phân biệt dấu",
+        examples=["hop tac xa my khanh"],
+    ),
+    sort: Sort = "name",
+    limit: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
+    cursor: str | None = Query(None, max_length=500),
+    registry: Registry = Depends(get_registry),
+    _: Principal = Depends(READ),
+) -> Page[CooperativeOut]:
+    query = CooperativeQuery(registry.runtime.sessionmaker, registry.runtime.clock)
+    rows, next_cursor = await query.page(
+        unit=unit,
+        sector=sector,
+        legal_status=legal_status,
+        classification=classification,
+        is_model=is_model,
+        q=q,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page[CooperativeOut](items=[CooperativeOut.of(c, s) for c, s in rows], next_cursor=next_cursor)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CooperativeOut,
+    summary="Đăng ký HTX (register a cooperative)",
+    responses={**PROBLEMS, 409: {"description": "Registration code already registered"}},
+)
+async def create_cooperative(
+    data: CooperativeCreate,
+    idempotency_key: str | None = IdempotencyHeader,
+    registry: Registry = Depends(get_registry),
+    principal: Principal = Depends(WRITE),
+) -> JSONResponse:
+    idem = IdempotencyKey.of(principal.agency, idempotency_key, "POST /cooperatives", data.model_dump(mode="json"))
+    outcome = await registry.cooperatives.create(principal, data, idem, render_cooperative)
+    response = _respond(outcome, location=f"/v1/cooperatives/{outcome.body['id']}")
+    response.headers["ETag"] = f'"{outcome.body["id"]}.v{outcome.body["version"]}"'
+    return response
+
+
+@router.get("/{cooperative_id}", response_model=CooperativeOut, responses={404: {}, **PROBLEMS})
+async def get_cooperative(
+    cooperative_id: uuid.UUID,
+    response: Response,
+    registry: Registry = Depends(get_registry),
+    _: Principal = Depends(READ),
+) -> CooperativeOut:
+    coop, latest = await registry.cooperatives.get(cooperative_id)
+    response.headers["ETag"] = etag_of(coop)
+    return CooperativeOut.of(coop, latest)
+
+
+@router.patch(
+    "/{cooperative_id}",
+    response_model=CooperativeOut,
+    summary="Cập nhật HTX (update; needs If-Match)",
+    responses={404: {}, 412: {"description": "Stale ETag"}, 428: {"description": "If-Match missing"}, **PROBLEMS},
+)
+async def update_cooperative(
+    cooperative_id: uuid.UUID,
+    data: CooperativeUpdate,
+    if_match: str | None = Header(None, alias="If-Match", description="The ETag from your last GET"),
+    registry: Registry = Depends(get_registry),
+    principal: Principal = Depends(WRITE),
+) -> JSONResponse:
+    if not if_match:
+        raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
+    body = await registry.cooperatives.update(principal, cooperative_id, if_match, data, render_cooperative)
+    return JSONResponse(body, headers={"ETag": f'"{body["id"]}.v{body["version"]}"'})
+
+
+@router.get("/{cooperative_id}/status-reports", response_model=list[StatusReportOut], responses={404: {}, **PROBLEMS})
+async def list_status_reports(
+    cooperative_id: uuid.UUID, registry: Registry = Depends(get_registry), _: Principal = Depends(READ)
+) -> list[StatusReportOut]:
+    return [StatusReportOut.model_validate(r) for r in await registry.cooperatives.reports(cooperative_id)]
+
+
+@router.post(
+    "/{cooperative_id}/status-reports",
+    status_code=201,
+    response_model=StatusReportOut,
+    summary="Báo cáo tình hình HTX (add a status report)",
+    responses={404: {}, **PROBLEMS},
+)
+async def create_status_report(
+    cooperative_id: uuid.UUID,
+    data: StatusReportCreate = Body(...),
+    idempotency_key: str | None = IdempotencyHeader,
+    registry: Registry = Depends(get_registry),
+    principal: Principal = Depends(WRITE),
+) -> JSONResponse:
+    idem = IdempotencyKey.of(
+        principal.agency,
+        idempotency_key,
+        f"POST /cooperatives/{cooperative_id}/status-reports",
+        data.model_dump(mode="json"),
+    )
+    outcome = await registry.cooperatives.report_status(principal, cooperative_id, data, idem, render_report)
+    return _respond(outcome)
+
+
+@router.get(
+    "/{cooperative_id}/history",
+    response_model=list[ChangeOut],
+    summary="Ai đã sửa gì, khi nào",
+    responses={404: {}, **PROBLEMS},
+)
+async def cooperative_history(
+    cooperative_id: uuid.UUID, registry: Registry = Depends(get_registry), _: Principal = Depends(READ)
+) -> list[ChangeOut]:
+    return [ChangeOut.model_validate(c) for c in await registry.cooperatives.changes(cooperative_id)]

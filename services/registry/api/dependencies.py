@@ -1,0 +1,31 @@
+"""Per-request access to the registry's use cases (built once at start-up and kept on the runtime)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from services.registry.domain.cooperatives import CooperativeService
+from services.registry.domain.submissions import SubmissionService
+from shared.service import Runtime, get_runtime
+
+
+@dataclass(frozen=True)
+class Registry:
+    runtime: Runtime
+    cooperatives: CooperativeService
+    submissions: SubmissionService
+
+
+def build_registry(runtime: Runtime) -> Registry:
+    return Registry(
+        runtime=runtime,
+        cooperatives=CooperativeService(runtime.sessionmaker, runtime.outbox, runtime.clock),
+        submissions=SubmissionService(runtime.sessionmaker, runtime.outbox, runtime.clock),
+    )
+
+
+def get_registry(request: Request) -> Registry:
+    registry: Registry = get_runtime(request).extras["registry"]
+    return registry

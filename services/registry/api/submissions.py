@@ -1,0 +1,61 @@
+"""`/v1/report-submissions`: agencies file their periodic reports (closes their deadline downstream)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+
+from services.registry.api.dependencies import Registry, get_registry
+from services.registry.api.schemas import SubmissionOut, render_submission
+from services.registry.db.repositories import SubmissionRepository
+from services.registry.domain.idempotency import IdempotencyKey
+from services.registry.domain.inputs import ReportSubmissionCreate
+from shared.auth import Principal, require_scope
+from shared.events.contracts import ReportKind
+from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+
+router = APIRouter(prefix="/report-submissions", tags=["report submissions"])
+
+
+@router.get("", response_model=Page[SubmissionOut], summary="Báo cáo đã nộp (submitted reports)")
+async def list_submissions(
+    agency: str | None = Query(None, max_length=30, examples=["UBND-926"]),
+    kind: ReportKind | None = None,
+    period: str | None = Query(None, max_length=40, examples=["2025-H1"]),
+    limit: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
+    cursor: str | None = Query(None, max_length=100, description="The id of the last item of the previous page"),
+    registry: Registry = Depends(get_registry),
+    _: Principal = Depends(require_scope("registry:read")),
+) -> Page[SubmissionOut]:
+    async with registry.runtime.sessionmaker() as session:
+        rows = list(
+            await SubmissionRepository(session).list(
+                agency=agency, kind=kind.value if kind else None, period=period, limit=limit + 1, after=cursor
+            )
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page[SubmissionOut](
+        items=[SubmissionOut.model_validate(r) for r in rows], next_cursor=str(rows[-1].id) if more and rows else None
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SubmissionOut,
+    summary="Nộp báo cáo (submit a report)",
+    responses={401: {}, 403: {}, 422: {}},
+)
+async def submit_report(
+    data: ReportSubmissionCreate,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=8, max_length=200),
+    registry: Registry = Depends(get_registry),
+    principal: Principal = Depends(require_scope("registry:write")),
+) -> JSONResponse:
+    idem = IdempotencyKey.of(
+        principal.agency, idempotency_key, "POST /report-submissions", data.model_dump(mode="json")
+    )
+    outcome = await registry.submissions.submit(principal, data, idem, render_submission)
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)

@@ -1,0 +1,40 @@
+"""Opaque cursors for keyset pagination: the sort key and id of the last item, base64url-encoded JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from shared.errors import ValidationFailed
+
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 50
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page; null on the last")
+
+
+def encode_cursor(sort: str, value: Any, ident: str) -> str:
+    raw = json.dumps({"s": sort, "v": value, "id": ident}, default=str, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(data, dict) or data.get("s") != sort or "id" not in data:
+            raise ValueError("cursor does not match this sort")
+        return data["v"], str(data["id"])
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            "Con trỏ phân trang không hợp lệ (invalid cursor)",
+            errors=[{"field": "query.cursor", "message": "invalid or from a different sort; start again without it"}],
+        ) from exc
