@@ -40,7 +40,13 @@ def etag_of(coop: Cooperative) -> str:
     return f'"{coop.id}.v{coop.version}"'
 
 
+def _stored(value: Any) -> Any:
+    """The value as the ORM column takes it (enums by their code)."""
+    return value.value if isinstance(value, Enum) else value
+
+
 def _plain(value: Any) -> Any:
+    """The value as the audit trail's JSON keeps it."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, date | datetime):
@@ -110,7 +116,7 @@ class CooperativeService:
             version=1,
             created_at=now,
             updated_at=now,
-            **{k: _plain(v) for k, v in fields.items()},
+            **{k: _stored(v) for k, v in fields.items()},
         )
         session.add(coop)
         await session.flush()  # surfaces a duplicate registration code here, inside the transaction
@@ -155,7 +161,7 @@ class CooperativeService:
         if not changes:
             return latest  # nothing changed: no new version, no event
         for key, value in fields.items():
-            setattr(coop, key, _plain(value))
+            setattr(coop, key, _stored(value))
         if "name" in changes:
             coop.search_name = fold(coop.name)
         coop.version += 1
@@ -202,7 +208,7 @@ class CooperativeService:
             reported_by_agency=principal.agency,
             reported_by=principal.subject,
             created_at=now,
-            **{k: _plain(v) if isinstance(v, Enum) else v for k, v in data.model_dump().items()},
+            **{k: _stored(v) for k, v in data.model_dump().items()},
         )
         session.add(report)
         await session.flush()
