@@ -36,7 +36,8 @@ def auth_settings() -> AuthSettings:
 def stack() -> Iterator[Stack]:
     """Real PostgreSQL and a real Kafka broker (Apache Kafka 4.x under CI), started by the harness."""
     started = start_stack(persistent=False)
-    print(f"\n[stack] {started.describe()}")  # noqa: T201 - CI log shows which broker ran
+    _STACK_REPORT.extend(f"[stack] {line}" for line in started.describe().splitlines())
+    _STACK_REPORT.extend(f"[stack] {line}" for line in started.kafka_version_lines())
     try:
         yield started
     finally:
@@ -70,3 +71,12 @@ def service_env(migrated_stack: Stack) -> Iterator[Stack]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+_STACK_REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which PostgreSQL and Kafka the run used (CI logs must show the Apache Kafka version)."""
+    for line in _STACK_REPORT:
+        terminalreporter.write_line(line)

@@ -48,6 +48,14 @@ class Stack:
             f"(log: {self.kafka.log_path or 'n/a'})"
         )
 
+    def kafka_version_lines(self) -> list[str]:
+        """The broker's own start-up lines naming its version (Apache Kafka logs "Kafka version: 4.x.y")."""
+        log_path = self.kafka.log_path
+        if log_path is None or not log_path.exists():
+            return []
+        lines = log_path.read_text(errors="replace").splitlines()
+        return [line for line in lines if "Kafka version:" in line or "Kafka Server started" in line][:4]
+
     def stop(self) -> None:
         """Stop the broker, then PostgreSQL; idempotent."""
         try:
