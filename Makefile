@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 AGENCY ?= SNN
-SCOPE  ?= registry:read registry:write indicators:read indicators:write notifications:read notifications:write
+SCOPE  ?= registry:read registry:write indicators:read indicators:admin notifications:read notifications:write
 
 .PHONY: install run test test-unit lint typecheck fmt migrate token clean
 

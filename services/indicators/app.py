@@ -8,6 +8,8 @@ from services.indicators.api import routers
 from services.indicators.db.models import inbox, metadata, outbox
 from services.indicators.events.handlers import CONSUMES, handler_table
 from services.indicators.settings import IndicatorsSettings
+from services.indicators.workers.reassess import reassess_periodically
+from services.indicators.workers.startup import load_shipped_plans
 from shared.clock import Clock
 from shared.events import contracts
 from shared.service import ServiceSpec, build_app
@@ -25,6 +27,8 @@ SPEC = ServiceSpec(
     consumes=CONSUMES,
     handler_table=handler_table,
     routers=routers,
+    on_startup=[load_shipped_plans],
+    workers=[reassess_periodically],
 )
 
 

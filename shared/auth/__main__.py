@@ -12,7 +12,7 @@ from datetime import timedelta
 from shared.auth.tokens import mint_token
 from shared.settings import AuthSettings
 
-DEFAULT_SCOPES = "registry:read registry:write indicators:read indicators:write notifications:read notifications:write"
+DEFAULT_SCOPES = "registry:read registry:write indicators:read indicators:admin notifications:read notifications:write"
 
 
 def main(argv: list[str] | None = None) -> int:

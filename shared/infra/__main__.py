@@ -53,6 +53,7 @@ def run() -> int:
     try:
         upgrade_all(stack.database_url)
         env = {**os.environ, **stack.env()}
+        env.setdefault("REGISTRY_SEED_DEMO", "true")  # a realistic demo registry, seeded once into an empty one
         for name, _port in SERVICES:
             children.append(subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env))
         _wait_healthy(children)

@@ -51,10 +51,17 @@ class _Stopping(Exception):
     pass
 
 
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock: retry, the event is fine
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Errors that say "the infrastructure is unavailable", not "this event is bad"."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    """Errors that say "the infrastructure is unavailable" (or "try again"), not "this event is bad"."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if sqlstate in RETRYABLE_SQLSTATES:
+            return True
     return isinstance(exc, OperationalError | InterfaceError | ConnectionError | OSError | TimeoutError)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from services.indicators.api import plans, progress
 from shared.identity import identity_router
 
-routers: list[APIRouter] = [identity_router("indicators:read")]
+routers: list[APIRouter] = [identity_router("indicators:read"), plans.router, progress.router]

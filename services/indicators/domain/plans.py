@@ -171,4 +171,12 @@ class PlanDocument(BaseModel):
         return tuple(i for i in self.indicators if i.kind != "change")
 
     def target_id(self, target: TargetDef) -> str:
-        return f"{self.code}#{target.code}"
+        """URL-safe and stable: `219-KH-UBND:II.2.a`."""
+        return f"{self.slug}:{target.code}"
+
+    @property
+    def slug(self) -> str:
+        return self.code.replace("/", "-")
+
+    def target(self, target_id: str) -> TargetDef | None:
+        return next((t for t in self.targets if self.target_id(t) == target_id), None)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.indicators.domain.engine import IndicatorEngine
 from shared.events import contracts
 from shared.events.contracts import EventPayload
+from shared.events.envelope import CloudEvent
 from shared.messaging.consumer import Subscription
 from shared.service import Runtime
 
@@ -11,4 +15,15 @@ CONSUMES: tuple[type[EventPayload], ...] = (contracts.CooperativeStatusV1, contr
 
 
 def handler_table(runtime: Runtime) -> list[Subscription]:
-    return []
+    engine = IndicatorEngine(runtime.outbox, runtime.clock)
+
+    async def cooperative_status(session: AsyncSession, event: CloudEvent) -> None:
+        await engine.on_cooperative_status(session, contracts.CooperativeStatusV1.model_validate(event.data))
+
+    async def org_unit(session: AsyncSession, event: CloudEvent) -> None:
+        await engine.on_org_unit(session, contracts.OrgUnitV1.model_validate(event.data))
+
+    return [
+        Subscription(contracts.CooperativeStatusV1.topic, contracts.CooperativeStatusV1.event_type, cooperative_status),
+        Subscription(contracts.OrgUnitV1.topic, contracts.OrgUnitV1.event_type, org_unit),
+    ]

@@ -1,0 +1,169 @@
+"""Each target's progress per unit, stored, and published only when its status changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.indicators.db.models import IndicatorValue, TargetStatus
+from services.indicators.domain.aggregation import districts
+from services.indicators.domain.measures import change_vs
+from services.indicators.domain.periods import period_end
+from services.indicators.domain.plans import DISTRICT_COMMITTEE, DISTRICT_COMMITTEES, PlanDocument, TargetDef
+from services.indicators.domain.progress import STATUS_VI, Goal, Point, Progress, evaluate
+from shared.events.contracts import TargetStatusV1
+from shared.messaging.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class Series:
+    baseline: Point | None
+    points: list[Point]  # from the baseline period on, oldest first
+
+
+async def series(session: AsyncSession, plan: PlanDocument, indicator_code: str, unit: str) -> Series:
+    """A unit's values of an indicator; a `change` indicator is derived from its base against the baseline."""
+    indicator = plan.indicator(indicator_code)
+    base_code = indicator.base if indicator.kind == "change" and indicator.base else indicator_code
+    rows = (
+        await session.execute(
+            select(IndicatorValue.period, IndicatorValue.value)
+            .where(
+                IndicatorValue.plan_code == plan.code,
+                IndicatorValue.indicator_code == base_code,
+                IndicatorValue.unit_code == unit,
+                IndicatorValue.value.is_not(None),
+            )
+            .order_by(IndicatorValue.period)
+        )
+    ).all()
+    values = {period: Decimal(value) for period, value in rows if value is not None}
+    base_value = values.get(plan.baseline_period)
+    later = [(p, v) for p, v in sorted(values.items()) if p >= plan.baseline_period]
+    if indicator.kind != "change":
+        baseline = Point(period_end(plan.baseline_period), base_value) if base_value is not None else None
+        return Series(baseline, [Point(period_end(p), v) for p, v in later])
+    if base_value is None:
+        return Series(None, [])
+    points = []
+    for period, value in later:
+        change = change_vs(base_value, value)
+        if change is not None:
+            points.append(Point(period_end(period), change))
+    return Series(points[0] if points else None, points)
+
+
+def goal_of(target: TargetDef) -> Goal:
+    assert target.threshold is not None
+    return Goal(
+        threshold=target.threshold,
+        deadline=target.deadline,
+        direction=target.direction,
+        strict=target.strict,
+        yes_no=target.yes_no,
+    )
+
+
+async def progress_of(session: AsyncSession, plan: PlanDocument, target: TargetDef, unit: str, today: date) -> Progress:
+    if target.qualitative or target.indicator is None:
+        return Progress(
+            "qualitative",
+            None,
+            None,
+            None,
+            None,
+            f"{STATUS_VI['qualitative'].capitalize()} (qualitative): {target.title}.",
+        )
+    s = await series(session, plan, target.indicator, unit)
+    unit_label = plan.indicator(target.indicator).unit
+    if target.yes_no:
+        return evaluate(goal_of(target), None, s.points[-1:], today, unit=unit_label)
+    return evaluate(goal_of(target), s.baseline, s.points, today, unit=unit_label)
+
+
+async def scope_units(session: AsyncSession, plan: PlanDocument, target: TargetDef) -> list[str]:
+    return [plan.city_unit] if target.scope == "city" else await districts(session, plan.city_unit)
+
+
+async def responsible(session: AsyncSession, plan: PlanDocument, target: TargetDef, unit: str) -> tuple[str, list[str]]:
+    """Lead and coordinating agencies; routing is data (the plan), with the district placeholders resolved."""
+    lead = f"UBND-{unit}" if target.lead == DISTRICT_COMMITTEE else target.lead
+    coordinating: list[str] = []
+    for code in target.coordinating:
+        if code == DISTRICT_COMMITTEES:
+            coordinating += [f"UBND-{d}" for d in await districts(session, plan.city_unit)]
+        else:
+            coordinating.append(code)
+    return lead, [c for c in dict.fromkeys(coordinating) if c != lead]
+
+
+async def assess(
+    session: AsyncSession,
+    plan: PlanDocument,
+    units: set[str] | None,
+    outbox: Outbox | None,
+    today: date,
+    now: datetime,
+) -> int:
+    """Re-evaluate every target of `plan` for the given units (None: all units in scope). Returns events sent."""
+    sent = 0
+    for target in plan.targets:
+        for unit in await scope_units(session, plan, target):
+            if units is not None and unit not in units:
+                continue
+            result = await progress_of(session, plan, target, unit, today)
+            target_id = plan.target_id(target)
+            row = await session.get(TargetStatus, (target_id, unit), with_for_update=True)
+            old_status = row.status if row is not None else None
+            if row is None:
+                row = TargetStatus(
+                    target_id=target_id, unit_code=unit, plan_code=plan.code, target_code=target.code, version=0
+                )
+                session.add(row)
+            numbers = (result.ratio, _v(result.baseline), _v(result.current), result.projection, result.explanation)
+            if old_status == result.status and numbers == (
+                row.ratio,
+                row.baseline,
+                row.current,
+                row.projection,
+                row.explanation,
+            ):
+                continue
+            row.status, row.ratio, row.explanation = result.status, result.ratio, result.explanation
+            row.baseline, row.current, row.projection = numbers[1], numbers[2], result.projection
+            row.version += 1
+            row.evaluated_at = now
+            if outbox is not None and old_status != result.status:
+                lead, coordinating = await responsible(session, plan, target, unit)
+                await outbox.add(
+                    session,
+                    TargetStatusV1(
+                        plan_code=plan.code,
+                        target_id=target_id,
+                        target_code=target.code,
+                        unit_code=unit,
+                        old_status=old_status,
+                        new_status=result.status,
+                        explanation=result.explanation,
+                        baseline=numbers[1],
+                        current=numbers[2],
+                        target=target.threshold,
+                        projection=result.projection,
+                        deadline=target.deadline,
+                        lead_agency=lead,
+                        coordinating_agencies=coordinating,
+                        version=row.version,
+                        changed_at=now,
+                    ),
+                    occurred_at=now,
+                )
+                sent += 1
+    return sent
+
+
+def _v(point: Point | None) -> Decimal | None:
+    return point.value if point is not None else None

@@ -1,0 +1,177 @@
+"""The use cases of the indicators service: apply an event, recompute everything, assess targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.indicators.db.models import (
+    Aggregate,
+    Contribution,
+    CooperativeState,
+    IndicatorValue,
+    OrgUnit,
+    ProfileChange,
+    StatusSnapshot,
+)
+from services.indicators.domain.aggregation import (
+    ancestors,
+    refresh_contributions,
+    refresh_values,
+    units_to_refresh,
+)
+from services.indicators.domain.assessment import assess
+from services.indicators.domain.catalogue import load_plans
+from services.indicators.domain.plans import PlanDocument
+from services.indicators.domain.projection import apply_status_event, contributions_for
+from shared.clock import Clock
+from shared.events.contracts import CooperativeStatusV1, OrgUnitV1
+from shared.messaging.outbox import Outbox
+
+
+class IndicatorEngine:
+    def __init__(self, outbox: Outbox, clock: Clock) -> None:
+        self.outbox = outbox
+        self.clock = clock
+
+    async def on_cooperative_status(self, session: AsyncSession, payload: CooperativeStatusV1) -> None:
+        change = await apply_status_event(session, payload)
+        if change is None:
+            return
+        now, today = self.clock.now(), self.clock.today()
+        for plan in await load_plans(session):
+            touched = await refresh_contributions(session, plan, change)
+            if not touched:
+                continue
+            pairs = await units_to_refresh(session, plan, touched)
+            changed = await refresh_values(session, plan, pairs, self.outbox, now)
+            if changed:
+                await assess(session, plan, changed, self.outbox, today, now)
+
+    async def on_org_unit(self, session: AsyncSession, payload: OrgUnitV1) -> None:
+        unit = await session.get(OrgUnit, payload.code, with_for_update=True)
+        if unit is not None and payload.version <= unit.version and payload.parent_code == unit.parent_code:
+            return
+        if unit is None:
+            unit = OrgUnit(code=payload.code)
+            session.add(unit)
+        unit.name, unit.level, unit.parent_code = payload.name, payload.level, payload.parent_code
+        unit.valid_from, unit.valid_to, unit.version = payload.valid_from, payload.valid_to, payload.version
+        await session.flush()
+        # A unit (re)attached to the tree changes the roll-up of everything above it.
+        now, today = self.clock.now(), self.clock.today()
+        for plan in await load_plans(session):
+            periods = set(
+                (
+                    await session.scalars(select(Aggregate.period).where(Aggregate.plan_code == plan.code).distinct())
+                ).all()
+            )
+            chain = await ancestors(session, payload.code)
+            pairs = {(p, u) for p in periods for u in [*chain, plan.city_unit]}
+            await refresh_values(session, plan, pairs, self.outbox, now)
+            await assess(session, plan, set(chain) | {plan.city_unit}, self.outbox, today, now)
+
+    async def reassess(self, session: AsyncSession) -> int:
+        """Re-evaluate every target (time alone can turn a target `missed`)."""
+        now, today = self.clock.now(), self.clock.today()
+        return sum([await assess(session, plan, None, self.outbox, today, now) for plan in await load_plans(session)])
+
+
+@dataclass
+class RecomputeReport:
+    plan_code: str
+    cooperatives: int = 0
+    values: int = 0
+    differences: list[dict[str, str | None]] = field(default_factory=list)
+
+
+async def recompute(session: AsyncSession, plan: PlanDocument, outbox: Outbox | None, clock: Clock) -> RecomputeReport:
+    """Rebuild the plan's sums and values from the projection alone; report every value that differed."""
+    now = clock.now()
+    report = RecomputeReport(plan.code)
+    before = {
+        (r.indicator_code, r.unit_code, r.period): r.value
+        for r in await session.scalars(select(IndicatorValue).where(IndicatorValue.plan_code == plan.code))
+    }
+    await session.execute(delete(Contribution).where(Contribution.plan_code == plan.code))
+    await session.execute(delete(Aggregate).where(Aggregate.plan_code == plan.code))
+
+    profiles: dict[object, list[ProfileChange]] = {}
+    for p in await session.scalars(select(ProfileChange)):
+        profiles.setdefault(p.cooperative_id, []).append(p)
+    snapshots: dict[object, list[StatusSnapshot]] = {}
+    for s in await session.scalars(select(StatusSnapshot)):
+        snapshots.setdefault(s.cooperative_id, []).append(s)
+
+    sums: dict[tuple[str, str], dict[str, list[Decimal]]] = {}
+    members: dict[tuple[str, str], int] = {}
+    rows = []
+    for cooperative_id in (await session.scalars(select(CooperativeState.cooperative_id))).all():
+        report.cooperatives += 1
+        for c in contributions_for(plan, profiles.get(cooperative_id, []), snapshots.get(cooperative_id, [])):
+            rows.append(
+                {
+                    "plan_code": plan.code,
+                    "cooperative_id": cooperative_id,
+                    "period": c.period,
+                    "unit_code": c.unit_code,
+                    "parts": c.parts,
+                }
+            )
+            unit_period = (c.unit_code, c.period)
+            members[unit_period] = members.get(unit_period, 0) + 1
+            bucket = sums.setdefault(unit_period, {})
+            for code, (num, den) in c.parts.items():
+                acc = bucket.setdefault(code, [Decimal(0), Decimal(0)])
+                acc[0] += Decimal(num)
+                acc[1] += Decimal(den)
+    for start in range(0, len(rows), 5000):
+        await session.execute(insert(Contribution), rows[start : start + 5000])
+    aggregates = [
+        {
+            "plan_code": plan.code,
+            "indicator_code": code,
+            "unit_code": unit,
+            "period": period,
+            "numerator": numerator,
+            "denominator": denominator,
+            "members": members[(unit, period)],
+        }
+        for (unit, period), bucket in sums.items()
+        for code, (numerator, denominator) in bucket.items()
+    ]
+    for start in range(0, len(aggregates), 5000):
+        await session.execute(insert(Aggregate), aggregates[start : start + 5000])
+
+    pairs = await units_to_refresh(session, plan, set((period, unit) for unit, period in sums))
+    pairs |= {(period, unit) for (_, unit, period) in before}
+    await refresh_values(session, plan, pairs, outbox, now)
+    after = {
+        (r.indicator_code, r.unit_code, r.period): r.value
+        for r in await session.scalars(select(IndicatorValue).where(IndicatorValue.plan_code == plan.code))
+    }
+    report.values = len(after)
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) != after.get(key):
+            report.differences.append(
+                {
+                    "indicator": key[0],
+                    "unit": key[1],
+                    "period": key[2],
+                    "incremental": _s(before.get(key)),
+                    "recomputed": _s(after.get(key)),
+                }
+            )
+    await assess(session, plan, None, outbox, clock.today(), now)
+    return report
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+async def recompute_all(session: AsyncSession, outbox: Outbox | None, clock: Clock) -> list[RecomputeReport]:
+    return [await recompute(session, plan, outbox, clock) for plan in await load_plans(session)]
