@@ -104,7 +104,7 @@ def build_app(
             engine=engine,
             sessionmaker=make_sessionmaker(engine),
             producer=producer,
-            outbox=Outbox(spec.outbox_table, spec.name),
+            outbox=Outbox(spec.outbox_table, spec.name, cfg.topic_prefix),
         )
         app.state.runtime = runtime
         try:
@@ -134,7 +134,7 @@ def build_app(
 async def _start(runtime: Runtime) -> None:
     spec, cfg = runtime.spec, runtime.settings
     await _retry("kafka producer", runtime.producer.start)
-    topics = [p.topic for p in (*spec.publishes, *spec.consumes)]
+    topics = [cfg.topic_prefix + p.topic for p in (*spec.publishes, *spec.consumes)]
     if topics:
         await _retry("topic creation", lambda: ensure_topics(cfg.kafka_bootstrap_servers, topics))
     for hook in spec.on_startup:
@@ -152,7 +152,9 @@ async def _start(runtime: Runtime) -> None:
     )
     runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{spec.name}-relay"))
     if spec.handler_table is not None:
-        subscriptions = spec.handler_table(runtime)
+        subscriptions = [
+            Subscription(cfg.topic_prefix + s.topic, s.event_type, s.handler) for s in spec.handler_table(runtime)
+        ]
         if subscriptions:
             consumer = ConsumerRunner(
                 name=spec.name,

@@ -60,6 +60,8 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     log_json: bool = Field(True, validation_alias=_env("LOG_JSON"))
+    topic_prefix: str = Field("", validation_alias=_env("HTX_TOPIC_PREFIX"), pattern=r"^[a-zA-Z0-9._-]*$")
+    """Namespace for every topic (e.g. `staging.`); lets environments or test runs share one cluster."""
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -80,3 +80,34 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say which PostgreSQL and Kafka the run used (CI logs must show the Apache Kafka version)."""
     for line in _STACK_REPORT:
         terminalreporter.write_line(line)
+
+
+@pytest.fixture
+async def isolated_env(migrated_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, str]]:
+    """A fresh, migrated database and a private topic namespace: for tests that need a registry of their own."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from shared.migrations import upgrade_all
+
+    name = f"iso_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(migrated_stack.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(migrated_stack.database_url).set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(upgrade_all, url)  # Alembic runs its own event loop
+    env = {
+        "DATABASE_URL": url,
+        "KAFKA_BOOTSTRAP_SERVERS": migrated_stack.bootstrap_servers,
+        "HTX_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
+        "LOG_JSON": "false",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield env
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -22,8 +22,9 @@ def notify_channel(schema: str) -> str:
 
 
 class Outbox:
-    def __init__(self, table: Table, service: str) -> None:
+    def __init__(self, table: Table, service: str, topic_prefix: str = "") -> None:
         self.table = table
+        self.topic_prefix = topic_prefix
         self.source = SOURCE_PREFIX + service
         self.channel = notify_channel(table.schema or "public")
 
@@ -35,7 +36,7 @@ class Outbox:
         key = payload.key()
         await session.execute(
             insert(self.table).values(
-                topic=payload.topic,
+                topic=self.topic_prefix + payload.topic,
                 key=key,
                 event_id=event_id,
                 event_type=payload.event_type,
