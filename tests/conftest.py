@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -82,9 +82,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
 
 
+DatabaseFactory = Callable[[], Awaitable[str]]
+
+
 @pytest.fixture
-async def isolated_env(migrated_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, str]]:
-    """A fresh, migrated database and a private topic namespace: for tests that need a registry of their own."""
+async def make_database(migrated_stack: Stack) -> AsyncIterator[DatabaseFactory]:
+    """Creates fresh, migrated databases on the harness's server; drops them after the test."""
     import asyncio
     import uuid
 
@@ -93,21 +96,38 @@ async def isolated_env(migrated_stack: Stack, monkeypatch: pytest.MonkeyPatch) -
 
     from shared.migrations import upgrade_all
 
-    name = f"iso_{uuid.uuid4().hex[:10]}"
+    created: list[str] = []
     admin = await asyncpg.connect(migrated_stack.database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(migrated_stack.database_url).set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade_all, url)  # Alembic runs its own event loop
+
+    async def create() -> str:
+        name = f"iso_{uuid.uuid4().hex[:10]}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        url = make_url(migrated_stack.database_url).set(database=name).render_as_string(hide_password=False)
+        await asyncio.to_thread(upgrade_all, url)  # Alembic runs its own event loop
+        return url
+
+    try:
+        yield create
+    finally:
+        for name in created:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def isolated_env(
+    migrated_stack: Stack, make_database: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """A fresh, migrated database and a private topic namespace: for tests that need a system of their own."""
+    import uuid
+
     env = {
-        "DATABASE_URL": url,
+        "DATABASE_URL": await make_database(),
         "KAFKA_BOOTSTRAP_SERVERS": migrated_stack.bootstrap_servers,
         "HTX_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
         "LOG_JSON": "false",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    try:
-        yield env
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    return env

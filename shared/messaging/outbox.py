@@ -7,7 +7,9 @@ session, and the row becomes visible — and the relay is woken by NOTIFY — on
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,23 +32,40 @@ class Outbox:
 
     async def add(self, session: AsyncSession, payload: EventPayload, *, occurred_at: datetime | None = None) -> str:
         """Stage `payload` for publication as part of the caller's open transaction; returns the event id."""
+        [event_id] = await self.add_many(session, [payload], occurred_at=occurred_at)
+        return event_id
+
+    async def add_many(
+        self, session: AsyncSession, payloads: Sequence[EventPayload], *, occurred_at: datetime | None = None
+    ) -> list[str]:
+        """Stage several events in one statement (same transaction rules as :meth:`add`)."""
         if not session.in_transaction():
             raise RuntimeError("Outbox.add must run inside the business transaction")
-        event_id = str(uuid.uuid4())
-        key = payload.key()
-        await session.execute(
-            insert(self.table).values(
-                topic=self.topic_prefix + payload.topic,
-                key=key,
-                event_id=event_id,
-                event_type=payload.event_type,
-                source=self.source,
-                subject=key,
-                occurred_at=occurred_at or datetime.now(UTC),
-                traceparent=tracing.current_traceparent(),
-                payload=payload_json(payload),
-            )
-        )
-        # Delivered by PostgreSQL at commit, never on rollback; many NOTIFYs in one transaction fold into one.
-        await session.execute(select(func.pg_notify(self.channel, "")))
-        return event_id
+        if not payloads:
+            return []
+        at = occurred_at or datetime.now(UTC)
+        traceparent = tracing.current_traceparent()
+        event_ids = [str(uuid.uuid4()) for _ in payloads]
+        rows: list[dict[str, Any]] = [
+            {
+                "topic": self.topic_prefix + payload.topic,
+                "key": payload.key(),
+                "event_id": event_id,
+                "event_type": payload.event_type,
+                "source": self.source,
+                "subject": payload.key(),
+                "occurred_at": at,
+                "traceparent": traceparent,
+                "payload": payload_json(payload),
+            }
+            for payload, event_id in zip(payloads, event_ids, strict=True)
+        ]
+        # executemany form: the statement is compiled once and cached (a multi-VALUES insert is not).
+        await session.execute(insert(self.table), rows)
+        # Delivered by PostgreSQL at commit, never on rollback; once per transaction is enough to wake the relay.
+        transaction = session.get_transaction()
+        marker = (id(transaction), self.channel)
+        if session.info.get("htx_outbox_notified") != marker:
+            await session.execute(select(func.pg_notify(self.channel, "")))
+            session.info["htx_outbox_notified"] = marker
+        return event_ids

@@ -88,17 +88,19 @@ async def add_to_sums(
         }
         for code, (num, den) in sorted(parts.items())
     ]
-    stmt = insert(Aggregate).values(rows)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["plan_code", "indicator_code", "unit_code", "period"],
-            set_={
-                "numerator": Aggregate.numerator + stmt.excluded.numerator,
-                "denominator": Aggregate.denominator + stmt.excluded.denominator,
-                "members": Aggregate.members + stmt.excluded.members,
-            },
-        )
-    )
+    await session.execute(_ADD_TO_SUMS, rows)
+
+
+_insert = insert(Aggregate)
+# One cached statement, run as executemany: adds the deltas to existing sums or creates the rows.
+_ADD_TO_SUMS = _insert.on_conflict_do_update(
+    index_elements=["plan_code", "indicator_code", "unit_code", "period"],
+    set_={
+        "numerator": Aggregate.numerator + _insert.excluded.numerator,
+        "denominator": Aggregate.denominator + _insert.excluded.denominator,
+        "members": Aggregate.members + _insert.excluded.members,
+    },
+)
 
 
 # -- the tree ------------------------------------------------------------------------------------------
@@ -145,12 +147,25 @@ async def refresh_values(
 ) -> set[str]:
     """Recompute the values of (period, unit) pairs; publish the ones that changed. Returns the units changed."""
     changed_units: set[str] = set()
+    events: list[IndicatorValueV1] = []
     for period, unit in sorted(targets):
         sums = await _sums(session, plan, period, unit)
+        stored = {
+            row.indicator_code: row
+            for row in await session.scalars(
+                select(IndicatorValue)
+                .where(
+                    IndicatorValue.plan_code == plan.code,
+                    IndicatorValue.unit_code == unit,
+                    IndicatorValue.period == period,
+                )
+                .with_for_update()
+            )
+        }
         for indicator in plan.base_indicators:
             numerator, denominator, members = sums.get(indicator.code, (Decimal(0), Decimal(0), 0))
             value = value_of(indicator, numerator, denominator, members)
-            row = await session.get(IndicatorValue, (plan.code, indicator.code, unit, period))
+            row = stored.get(indicator.code)
             if row is not None and (row.value, row.numerator, row.denominator, row.members) == (
                 value,
                 numerator,
@@ -170,9 +185,8 @@ async def refresh_values(
             row.version += 1
             row.computed_at = now
             changed_units.add(unit)
-            if outbox is not None and value_changed:
-                await outbox.add(
-                    session,
+            if value_changed:
+                events.append(
                     IndicatorValueV1(
                         plan_code=plan.code,
                         indicator_code=indicator.code,
@@ -183,9 +197,10 @@ async def refresh_values(
                         denominator=denominator,
                         version=row.version,
                         computed_at=now,
-                    ),
-                    occurred_at=now,
+                    )
                 )
+    if outbox is not None:
+        await outbox.add_many(session, events, occurred_at=now)
     return changed_units
 
 

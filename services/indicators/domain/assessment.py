@@ -25,25 +25,29 @@ class Series:
     points: list[Point]  # from the baseline period on, oldest first
 
 
-async def series(session: AsyncSession, plan: PlanDocument, indicator_code: str, unit: str) -> Series:
+Values = dict[str, dict[str, Decimal]]  # indicator → period → value, for one unit
+
+
+async def unit_values(session: AsyncSession, plan: PlanDocument, unit: str) -> Values:
+    rows = await session.execute(
+        select(IndicatorValue.indicator_code, IndicatorValue.period, IndicatorValue.value).where(
+            IndicatorValue.plan_code == plan.code, IndicatorValue.unit_code == unit, IndicatorValue.value.is_not(None)
+        )
+    )
+    values: Values = {}
+    for code, period, value in rows.all():
+        if value is not None:
+            values.setdefault(code, {})[period] = Decimal(value)
+    return values
+
+
+def series_from(plan: PlanDocument, indicator_code: str, values: Values) -> Series:
     """A unit's values of an indicator; a `change` indicator is derived from its base against the baseline."""
     indicator = plan.indicator(indicator_code)
     base_code = indicator.base if indicator.kind == "change" and indicator.base else indicator_code
-    rows = (
-        await session.execute(
-            select(IndicatorValue.period, IndicatorValue.value)
-            .where(
-                IndicatorValue.plan_code == plan.code,
-                IndicatorValue.indicator_code == base_code,
-                IndicatorValue.unit_code == unit,
-                IndicatorValue.value.is_not(None),
-            )
-            .order_by(IndicatorValue.period)
-        )
-    ).all()
-    values = {period: Decimal(value) for period, value in rows if value is not None}
-    base_value = values.get(plan.baseline_period)
-    later = [(p, v) for p, v in sorted(values.items()) if p >= plan.baseline_period]
+    own = values.get(base_code, {})
+    base_value = own.get(plan.baseline_period)
+    later = [(p, v) for p, v in sorted(own.items()) if p >= plan.baseline_period]
     if indicator.kind != "change":
         baseline = Point(period_end(plan.baseline_period), base_value) if base_value is not None else None
         return Series(baseline, [Point(period_end(p), v) for p, v in later])
@@ -57,6 +61,10 @@ async def series(session: AsyncSession, plan: PlanDocument, indicator_code: str,
     return Series(points[0] if points else None, points)
 
 
+async def series(session: AsyncSession, plan: PlanDocument, indicator_code: str, unit: str) -> Series:
+    return series_from(plan, indicator_code, await unit_values(session, plan, unit))
+
+
 def goal_of(target: TargetDef) -> Goal:
     assert target.threshold is not None
     return Goal(
@@ -68,7 +76,7 @@ def goal_of(target: TargetDef) -> Goal:
     )
 
 
-async def progress_of(session: AsyncSession, plan: PlanDocument, target: TargetDef, unit: str, today: date) -> Progress:
+def progress_from(plan: PlanDocument, target: TargetDef, values: Values, today: date) -> Progress:
     if target.qualitative or target.indicator is None:
         return Progress(
             "qualitative",
@@ -78,11 +86,15 @@ async def progress_of(session: AsyncSession, plan: PlanDocument, target: TargetD
             None,
             f"{STATUS_VI['qualitative'].capitalize()} (qualitative): {target.title}.",
         )
-    s = await series(session, plan, target.indicator, unit)
+    s = series_from(plan, target.indicator, values)
     unit_label = plan.indicator(target.indicator).unit
     if target.yes_no:
         return evaluate(goal_of(target), None, s.points[-1:], today, unit=unit_label)
     return evaluate(goal_of(target), s.baseline, s.points, today, unit=unit_label)
+
+
+async def progress_of(session: AsyncSession, plan: PlanDocument, target: TargetDef, unit: str, today: date) -> Progress:
+    return progress_from(plan, target, await unit_values(session, plan, unit), today)
 
 
 async def scope_units(session: AsyncSession, plan: PlanDocument, target: TargetDef) -> list[str]:
@@ -111,13 +123,26 @@ async def assess(
 ) -> int:
     """Re-evaluate every target of `plan` for the given units (None: all units in scope). Returns events sent."""
     sent = 0
+    district_units = await districts(session, plan.city_unit)
+    wanted = {plan.city_unit, *district_units} if units is None else units
+    stored = {
+        (row.target_id, row.unit_code): row
+        for row in await session.scalars(
+            select(TargetStatus)
+            .where(TargetStatus.plan_code == plan.code, TargetStatus.unit_code.in_(wanted))
+            .with_for_update()
+        )
+    }
+    values_by_unit: dict[str, Values] = {}
     for target in plan.targets:
-        for unit in await scope_units(session, plan, target):
-            if units is not None and unit not in units:
+        for unit in [plan.city_unit] if target.scope == "city" else district_units:
+            if unit not in wanted:
                 continue
-            result = await progress_of(session, plan, target, unit, today)
+            if unit not in values_by_unit:
+                values_by_unit[unit] = await unit_values(session, plan, unit)
+            result = progress_from(plan, target, values_by_unit[unit], today)
             target_id = plan.target_id(target)
-            row = await session.get(TargetStatus, (target_id, unit), with_for_update=True)
+            row = stored.get((target_id, unit))
             old_status = row.status if row is not None else None
             if row is None:
                 row = TargetStatus(

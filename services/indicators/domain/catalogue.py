@@ -32,9 +32,20 @@ def shipped_plans() -> list[PlanDocument]:
     return [parse_plan(json.loads(path.read_text(encoding="utf-8"))) for path in sorted(PLANS_DIR.glob("*.json"))]
 
 
+_parsed: dict[tuple[str, int], PlanDocument] = {}
+
+
 async def load_plans(session: AsyncSession) -> list[PlanDocument]:
-    rows = (await session.scalars(select(Plan).order_by(Plan.code))).all()
-    return [PlanDocument.model_validate(row.document) for row in rows]
+    """The stored plans; a document is validated once per version (it is read on every event)."""
+    versions = (await session.execute(select(Plan.code, Plan.version).order_by(Plan.code))).all()
+    plans = []
+    for code, version in versions:
+        key = (code, version)
+        if key not in _parsed:
+            document = await session.scalar(select(Plan.document).where(Plan.code == code))
+            _parsed[key] = PlanDocument.model_validate(document)
+        plans.append(_parsed[key])
+    return plans
 
 
 async def store_plan(session: AsyncSession, plan: PlanDocument, *, source: str, now: datetime) -> tuple[Plan, bool]:
