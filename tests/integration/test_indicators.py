@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,11 +21,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
+from sqlalchemy.engine import make_url
 
 from services.indicators.app import create_app as indicators_app
 from services.registry.app import create_app as registry_app
 from shared.clock import FixedClock
 from shared.events import topics
+from shared.infra.stack import Stack
+from shared.migrations import upgrade_all
 from tests.conftest import DatabaseFactory
 from tests.integration.apps import running
 from tests.integration.indicators_support import change, oracle
@@ -60,6 +64,38 @@ class System:
     env: dict[str, str]
     registry: httpx.AsyncClient
     indicators: httpx.AsyncClient
+
+
+@pytest.fixture(scope="module")
+async def demo_env(migrated_stack: Stack) -> AsyncIterator[dict[str, str]]:
+    """One seeded demo system for the module: seeding and consuming it once is the slow part."""
+    name = f"iso_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(migrated_stack.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(migrated_stack.database_url).set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(upgrade_all, url)
+    env = {
+        "DATABASE_URL": url,
+        "KAFKA_BOOTSTRAP_SERVERS": migrated_stack.bootstrap_servers,
+        "HTX_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
+        "LOG_JSON": "false",
+    }
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            yield env
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def demo(demo_env: dict[str, str]) -> AsyncIterator[System]:
+    async with system(demo_env, demo=True) as s:
+        db = demo_env["DATABASE_URL"]
+        await eventually(lambda: caught_up(db), within=300, what="the indicators projection to catch up")
+        yield s
 
 
 @contextlib.asynccontextmanager
@@ -111,67 +147,66 @@ def _d(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-async def test_the_demo_registry_gives_exactly_the_oracle_numbers(isolated_env: dict[str, str]) -> None:
-    async with system(isolated_env, demo=True) as s:
-        db = isolated_env["DATABASE_URL"]
-        await eventually(lambda: caught_up(db), within=240, what="the indicators projection to catch up")
-        truth = await oracle(db)
-        periods = sorted({p for (_, p) in truth})
-        compared = 0
-        for unit in UNITS:
-            for indicator in BASE_INDICATORS:
-                series = await values(s.indicators, indicator, unit)
-                for period in periods:
-                    expected = truth.get((unit, period))
-                    if expected is None:
-                        assert period not in series, (indicator, unit, period)
-                        continue
-                    got = series[period]
-                    assert _d(got["value"]) == expected[indicator], (indicator, unit, period, got, expected)
-                    assert got["members"] == expected["reported"], (indicator, unit, period)
-                    compared += 1
-        for indicator, base in CHANGES.items():
-            series = await values(s.indicators, indicator, "92")
-            baseline = truth[("92", "2023-H2")][base]
-            for period, point in series.items():
-                assert _d(point["value"]) == change(baseline, truth[("92", period)][base]), (indicator, period)
-        print(f"\n[indicators] oracle agreed on {compared} values over {len(periods)} periods")  # noqa: T201
+async def test_the_demo_registry_gives_exactly_the_oracle_numbers(demo: System) -> None:
+    s = demo
+    db = s.env["DATABASE_URL"]
+    truth = await oracle(db)
+    periods = sorted({p for (_, p) in truth})
+    compared = 0
+    for unit in UNITS:
+        for indicator in BASE_INDICATORS:
+            series = await values(s.indicators, indicator, unit)
+            for period in periods:
+                expected = truth.get((unit, period))
+                if expected is None:
+                    assert period not in series, (indicator, unit, period)
+                    continue
+                got = series[period]
+                assert _d(got["value"]) == expected[indicator], (indicator, unit, period, got, expected)
+                assert got["members"] == expected["reported"], (indicator, unit, period)
+                compared += 1
+    for indicator, base in CHANGES.items():
+        series = await values(s.indicators, indicator, "92")
+        baseline = truth[("92", "2023-H2")][base]
+        for period, point in series.items():
+            assert _d(point["value"]) == change(baseline, truth[("92", period)][base]), (indicator, period)
+    print(f"\n[indicators] oracle agreed on {compared} values over {len(periods)} periods")  # noqa: T201
 
-        progress = await all_progress(s.indicators)
-        latest = max(periods)
-        for target in progress["92"]:
-            if target["status"] == "qualitative":
-                continue
-            code = target["target_id"].split(":", 1)[1]
-            if code == "III.3.a":
-                continue
-            indicator = next(
-                t
-                for t in (await s.indicators.get("/v1/plans/219-KH-UBND/targets", headers=auth("SNN", READ))).json()
-                if t["code"] == code
-            )["indicator"]
-            if indicator in CHANGES:
-                base = CHANGES[indicator]
-                expected = change(truth[("92", "2023-H2")][base], truth[("92", latest)][base])
-            else:
-                expected = truth[("92", latest)][indicator]
-                assert _d(target["baseline"]) == truth[("92", "2023-H2")][indicator], code
-            assert _d(target["current"]) == expected, (code, target)
-        for district in DISTRICTS:
-            [yes_no] = [t for t in progress[district] if t["target_code"] == "III.3.a"]
-            models = truth[(district, latest)]["model_count"]
-            assert _d(yes_no["current"]) == models
-            assert yes_no["status"] == ("achieved" if models >= 1 else "not_achieved")
-            assert yes_no["lead_agency"] == f"UBND-{district}"
-        statuses = {t["target_code"]: t["status"] for t in progress["92"]}
-        assert "achieved" in statuses.values() and {"at_risk", "off_track"} & set(statuses.values()), statuses
+    progress = await all_progress(s.indicators)
+    latest = max(periods)
+    for target in progress["92"]:
+        if target["status"] == "qualitative":
+            continue
+        code = target["target_id"].split(":", 1)[1]
+        if code == "III.3.a":
+            continue
+        indicator = next(
+            t
+            for t in (await s.indicators.get("/v1/plans/219-KH-UBND/targets", headers=auth("SNN", READ))).json()
+            if t["code"] == code
+        )["indicator"]
+        if indicator in CHANGES:
+            base = CHANGES[indicator]
+            expected = change(truth[("92", "2023-H2")][base], truth[("92", latest)][base])
+        else:
+            expected = truth[("92", latest)][indicator]
+            assert _d(target["baseline"]) == truth[("92", "2023-H2")][indicator], code
+        assert _d(target["current"]) == expected, (code, target)
+    for district in DISTRICTS:
+        [yes_no] = [t for t in progress[district] if t["target_code"] == "III.3.a"]
+        models = truth[(district, latest)]["model_count"]
+        assert _d(yes_no["current"]) == models
+        assert yes_no["status"] == ("achieved" if models >= 1 else "not_achieved")
+        assert yes_no["lead_agency"] == f"UBND-{district}"
+    statuses = {t["target_code"]: t["status"] for t in progress["92"]}
+    assert "achieved" in statuses.values() and {"at_risk", "off_track"} & set(statuses.values()), statuses
 
-        recomputed = await s.indicators.post("/v1/recompute", headers=auth("SNN", READ))
-        assert recomputed.status_code == 200, recomputed.text
-        [report] = recomputed.json()
-        assert report["differences"] == []
-        assert report["values"] > 0
-        assert await all_progress(s.indicators) == progress
+    recomputed = await s.indicators.post("/v1/recompute", headers=auth("SNN", READ))
+    assert recomputed.status_code == 200, recomputed.text
+    [report] = recomputed.json()
+    assert report["differences"] == []
+    assert report["values"] > 0
+    assert await all_progress(s.indicators) == progress
 
 
 def _duplicates() -> float:
@@ -190,46 +225,46 @@ async def _indicator_outbox_rows(database_url: str) -> int:
 
 
 async def test_replay_into_an_empty_database_and_double_delivery_change_nothing(
-    isolated_env: dict[str, str], make_database: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
+    demo: System, make_database: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    s = demo
+    isolated_env = s.env
     db = isolated_env["DATABASE_URL"]
-    async with system(isolated_env, demo=True) as s:
-        await eventually(lambda: caught_up(db), within=240, what="the indicators projection to catch up")
-        original_progress = await all_progress(s.indicators)
-        original_values = {(i, u): await values(s.indicators, i, u) for i in BASE_INDICATORS for u in UNITS}
+    original_progress = await all_progress(s.indicators)
+    original_values = {(i, u): await values(s.indicators, i, u) for i in BASE_INDICATORS for u in UNITS}
 
-        # 1. Replay the whole topic into an empty indicators database (a new consumer group starts at the beginning).
-        replica_db = await make_database()
-        monkeypatch.setenv("DATABASE_URL", replica_db)
-        monkeypatch.setenv("INDICATORS_CONSUMER_GROUP", "indicators-replay")
-        replica = indicators_app(clock=FixedClock(NOW))
-        async with running(replica) as rebuilt:
-            await eventually(lambda: caught_up(replica_db, registry_url=db), within=240, what="the replay")
-            assert await all_progress(rebuilt) == original_progress
-            for (indicator, unit), series in original_values.items():
-                assert await values(rebuilt, indicator, unit) == {p: v | {} for p, v in series.items()}, (
-                    indicator,
-                    unit,
-                )
+    # 1. Replay the whole topic into an empty indicators database (a new consumer group starts at the beginning).
+    replica_db = await make_database()
+    monkeypatch.setenv("DATABASE_URL", replica_db)
+    monkeypatch.setenv("INDICATORS_CONSUMER_GROUP", "indicators-replay")
+    replica = indicators_app(clock=FixedClock(NOW))
+    async with running(replica) as rebuilt:
+        await eventually(lambda: caught_up(replica_db, registry_url=db), within=240, what="the replay")
+        assert await all_progress(rebuilt) == original_progress
+        for (indicator, unit), series in original_values.items():
+            assert await values(rebuilt, indicator, unit) == {p: v | {} for p, v in series.items()}, (
+                indicator,
+                unit,
+            )
 
-        # 2. Deliver every cooperative event a second time to the original consumer.
-        prefix = isolated_env["HTX_TOPIC_PREFIX"]
-        bootstrap = isolated_env["KAFKA_BOOTSTRAP_SERVERS"]
-        records = await read_topic(bootstrap, prefix + topics.COOPERATIVE_STATUS)
-        outbox_before = await _indicator_outbox_rows(db)
-        duplicates_before = _duplicates()
-        producer = s.registry._transport.app.state.runtime.producer  # type: ignore[attr-defined]
-        for record in records:
-            await producer.send_and_wait(record.topic, value=record.value, key=record.key, headers=list(record.headers))
+    # 2. Deliver every cooperative event a second time to the original consumer.
+    prefix = isolated_env["HTX_TOPIC_PREFIX"]
+    bootstrap = isolated_env["KAFKA_BOOTSTRAP_SERVERS"]
+    records = await read_topic(bootstrap, prefix + topics.COOPERATIVE_STATUS)
+    outbox_before = await _indicator_outbox_rows(db)
+    duplicates_before = _duplicates()
+    producer = s.registry._transport.app.state.runtime.producer  # type: ignore[attr-defined]
+    for record in records:
+        await producer.send_and_wait(record.topic, value=record.value, key=record.key, headers=list(record.headers))
 
-        async def all_seen_again() -> bool:
-            return _duplicates() - duplicates_before >= len(records)
+    async def all_seen_again() -> bool:
+        return _duplicates() - duplicates_before >= len(records)
 
-        await eventually(all_seen_again, within=240, what="every duplicate to be consumed")
-        assert await all_progress(s.indicators) == original_progress
-        assert {(i, u): await values(s.indicators, i, u) for i in BASE_INDICATORS for u in UNITS} == original_values
-        assert await _indicator_outbox_rows(db) == outbox_before  # no new event: nothing changed
-        print(f"\n[indicators] replayed and re-delivered {len(records)} events: no change")  # noqa: T201
+    await eventually(all_seen_again, within=240, what="every duplicate to be consumed")
+    assert await all_progress(s.indicators) == original_progress
+    assert {(i, u): await values(s.indicators, i, u) for i in BASE_INDICATORS for u in UNITS} == original_values
+    assert await _indicator_outbox_rows(db) == outbox_before  # no new event: nothing changed
+    print(f"\n[indicators] replayed and re-delivered {len(records)} events: no change")  # noqa: T201
 
 
 async def test_a_status_report_over_http_moves_a_target_and_the_event_says_so(isolated_env: dict[str, str]) -> None:

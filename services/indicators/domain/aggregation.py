@@ -201,6 +201,7 @@ async def refresh_values(
                 )
     if outbox is not None:
         await outbox.add_many(session, events, occurred_at=now)
+    await session.flush()  # the assessment that follows reads these values with plain SELECTs
     return changed_units
 
 
