@@ -7,6 +7,7 @@ idempotent (a balance is incremented), so a double application would show in the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ def deposit_model(topic_name: str) -> type[EventPayload]:
 @dataclass
 class Plumbing:
     stack: Stack
+    bootstrap: str
     schema: str
     topic: str
     outbox: Outbox
@@ -79,7 +81,7 @@ class Plumbing:
         return ConsumerRunner(
             name="plumbing",
             group_id=group,
-            bootstrap_servers=self.stack.bootstrap_servers,
+            bootstrap_servers=self.bootstrap,
             subscriptions=[Subscription(self.topic, DEPOSIT_TYPE, self.apply_deposit)],
             sessionmaker=self.sessionmaker,
             inbox=self.inbox,
@@ -120,8 +122,10 @@ class Plumbing:
             return int(await session.scalar(select(func.count()).where(t.c.published_at.is_(None))) or 0)
 
 
-@pytest.fixture
-async def plumbing(stack: Stack, engine: AsyncEngine) -> AsyncIterator[Plumbing]:
+@contextlib.asynccontextmanager
+async def plumbing_for(stack: Stack, engine: AsyncEngine, *, bootstrap: str | None = None) -> AsyncIterator[Plumbing]:
+    """A schema with an outbox, an inbox and a ledger, and a topic of its own (on `bootstrap` if given)."""
+    bootstrap = bootstrap or stack.bootstrap_servers
     suffix = uuid.uuid4().hex[:10]
     schema = f"plumbing_{suffix}"
     metadata = service_metadata(schema)
@@ -137,25 +141,33 @@ async def plumbing(stack: Stack, engine: AsyncEngine) -> AsyncIterator[Plumbing]
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         await conn.run_sync(metadata.create_all)
     topic = f"test.plumbing-{suffix}.v1"
-    await ensure_topics(stack.bootstrap_servers, [topic], partitions=4)
-    producer = create_producer(stack.bootstrap_servers, client_id="plumbing-test")
+    await ensure_topics(bootstrap, [topic], partitions=4)
+    producer = create_producer(bootstrap, client_id="plumbing-test")
     await producer.start()
+    p = Plumbing(
+        stack=stack,
+        bootstrap=bootstrap,
+        schema=schema,
+        topic=topic,
+        outbox=Outbox(outbox, "plumbing"),
+        inbox=inbox,
+        ledger=ledger,
+        sessionmaker=make_sessionmaker(engine),
+        producer=producer,
+        deposit=deposit_model(topic),
+    )
     try:
-        yield Plumbing(
-            stack=stack,
-            schema=schema,
-            topic=topic,
-            outbox=Outbox(outbox, "plumbing"),
-            inbox=inbox,
-            ledger=ledger,
-            sessionmaker=make_sessionmaker(engine),
-            producer=producer,
-            deposit=deposit_model(topic),
-        )
+        yield p
     finally:
-        await producer.stop()
+        await p.producer.stop()
         async with engine.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+async def plumbing(stack: Stack, engine: AsyncEngine) -> AsyncIterator[Plumbing]:
+    async with plumbing_for(stack, engine) as p:
+        yield p
 
 
 async def run_until(runner: ConsumerRunner, done: asyncio.Future[None] | None = None) -> asyncio.Task[None]:
