@@ -137,15 +137,14 @@ class OutboxRelay:
             await asyncio.gather(listener, return_exceptions=True)
 
     async def _sleep(self, seconds: float, *, wake: bool = False) -> None:
-        waiters = [asyncio.ensure_future(self._stopping.wait())]
-        if wake:
-            waiters.append(asyncio.ensure_future(self._wake.wait()))
-        _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in pending:
-            waiter.cancel()
-        for waiter in waiters:
-            if not waiter.done():
-                await asyncio.gather(waiter, return_exceptions=True)
+        """Sleep until `seconds` pass, :meth:`stop` is called, or (with `wake`) a NOTIFY arrives."""
+        events = [self._stopping, self._wake] if wake else [self._stopping]
+        waiters = [asyncio.create_task(event.wait()) for event in events]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def _listen(self) -> None:
         """Hold a LISTEN connection, reconnecting after database restarts; polling covers the gaps."""
