@@ -54,6 +54,15 @@ class Runtime:
     consumers: list[ConsumerRunner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep between rounds of a worker loop; True when the service is stopping (leave the loop)."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
 
 
 HandlerTable = Callable[[Runtime], Sequence[Subscription]]
@@ -74,6 +83,8 @@ class ServiceSpec:
     routers: Sequence[APIRouter] = ()
     on_startup: Sequence[Hook] = ()
     workers: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
+    body_limits: Callable[[ServiceSettings], dict[str, int]] | None = None
+    """Per-path request body limits above the service's default (e.g. the file import)."""
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -124,7 +135,12 @@ def build_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, service=spec.name, max_body_bytes=cfg.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        service=spec.name,
+        max_body_bytes=cfg.max_body_bytes,
+        route_limits=spec.body_limits(cfg) if spec.body_limits else None,
+    )
     app.include_router(_operations_router(spec))
     for router in spec.routers:
         app.include_router(router, prefix="/v1")
@@ -173,6 +189,7 @@ async def _start(runtime: Runtime) -> None:
 
 
 async def _stop(runtime: Runtime) -> None:
+    runtime.stopping.set()
     if runtime.relay is not None:
         runtime.relay.stop()
     for consumer in runtime.consumers:

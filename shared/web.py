@@ -24,10 +24,13 @@ class RequestContextMiddleware:
     413 problem document before the app reads them, records latency per route, and adds security headers.
     """
 
-    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, service: str, max_body_bytes: int, route_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.service = service
         self.max_body_bytes = max_body_bytes
+        self.route_limits = route_limits or {}  # e.g. a file import accepts more than a JSON body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,8 +44,9 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status_holder = {"status": 500}
 
+        limit = self.route_limits.get(scope["path"], self.max_body_bytes)
         declared = headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+        if declared and declared.isdigit() and int(declared) > limit:
             await self._reject_too_large(send, request_id)
             tracing.reset_request_id(rid_token)
             tracing.reset_traceparent(tp_token)
@@ -55,7 +59,7 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     raise _BodyTooLarge()
             return message
 

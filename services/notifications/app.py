@@ -8,6 +8,8 @@ from services.notifications.api import routers
 from services.notifications.db.models import inbox, metadata, outbox
 from services.notifications.events.handlers import CONSUMES, handler_table
 from services.notifications.settings import NotificationsSettings
+from services.notifications.workers.delivery import run_deliveries
+from services.notifications.workers.scheduler import schedule_periodically
 from shared.clock import Clock
 from shared.events import contracts
 from shared.service import ServiceSpec, build_app
@@ -26,6 +28,10 @@ SPEC = ServiceSpec(
     consumes=CONSUMES,
     handler_table=handler_table,
     routers=routers,
+    workers=[
+        run_deliveries,
+        schedule_periodically,
+    ],
 )
 
 

@@ -12,6 +12,14 @@ from services.registry.workers.startup import prepare
 from shared.clock import Clock
 from shared.events import contracts
 from shared.service import ServiceSpec, build_app
+from shared.settings import ServiceSettings
+
+
+def _body_limits(settings: ServiceSettings) -> dict[str, int]:
+    """The import takes files up to `import_max_bytes` (plus room for the multipart envelope)."""
+    assert isinstance(settings, RegistrySettings)
+    return {"/v1/cooperatives/import": settings.import_max_bytes + 64 * 1024}
+
 
 SPEC = ServiceSpec(
     name="registry",
@@ -29,6 +37,7 @@ SPEC = ServiceSpec(
     handler_table=handler_table,
     routers=routers,
     on_startup=[prepare],
+    body_limits=_body_limits,
 )
 
 

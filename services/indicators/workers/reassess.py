@@ -6,7 +6,6 @@ published when it changes, so a second run publishes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import zlib
 
@@ -22,8 +21,7 @@ INTERVAL_SECONDS = 3600.0
 
 async def reassess_periodically(runtime: Runtime) -> None:
     engine = IndicatorEngine(runtime.outbox, runtime.clock)
-    while True:
-        await asyncio.sleep(INTERVAL_SECONDS)
+    while not await runtime.pause(INTERVAL_SECONDS):
         try:
             async with runtime.sessionmaker() as session, session.begin():
                 if await session.scalar(select(func.pg_try_advisory_xact_lock(LOCK))):

@@ -161,19 +161,32 @@ class ScheduledSend(Base):
 
 
 class Delivery(Base):
-    """One attempt-tracked delivery of one alert notice to one channel."""
+    """One attempt-tracked delivery of one alert notice to one channel, or of one day's digest e-mail."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),)
+    __table_args__ = (
+        Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_deliveries_held", "channel_id", "created_at", postgresql_where=text("status = 'held'")),
+        Index("ix_deliveries_channel_recent", "channel_id", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id"), index=True)
-    notice: Mapped[str] = mapped_column(String(20), comment="opened | updated | reminder | resolved | acknowledged")
+    alert_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("alerts.id"), index=True, comment="null for a digest, which carries many alerts"
+    )
+    notice: Mapped[str] = mapped_column(
+        String(20), comment="opened | updated | reminder | resolved | acknowledged | digest"
+    )
     agency_code: Mapped[str] = mapped_column(String(30))
     channel: Mapped[str] = mapped_column(String(10), comment="inbox | email | webhook")
     channel_id: Mapped[uuid.UUID | None] = mapped_column()
     address: Mapped[str | None] = mapped_column(String(1000))
-    status: Mapped[str] = mapped_column(String(10), comment="pending | sent | failed")
+    status: Mapped[str] = mapped_column(
+        String(10), comment="pending | sent | failed | held (waits for the day's digest) | digested"
+    )
+    digest_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("deliveries.id"), index=True, comment="the digest delivery that carried this held notice"
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -213,11 +226,18 @@ class InboxMessage(Base):
 
 
 class StreamEvent(Base):
-    """Ordered log behind the SSE stream; its id is the `Last-Event-ID` a client resumes from."""
+    """Ordered log behind the SSE stream; its `seq` is the `Last-Event-ID` a client resumes from.
+
+    `id` is allocated at insert, so ids can commit out of order; `seq` is given to committed rows by one
+    sequencer at a time (see domain/stream.py), so a reader that saw `seq` N never later finds an N-1."""
 
     __tablename__ = "stream_events"
+    __table_args__ = (Index("ix_stream_events_unsequenced", "id", postgresql_where=text("seq IS NULL")),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    seq: Mapped[int | None] = mapped_column(
+        BigInteger, unique=True, comment="stream position, assigned after commit in commit order; the SSE event id"
+    )
     agency_code: Mapped[str] = mapped_column(String(30), index=True)
     alert_id: Mapped[uuid.UUID] = mapped_column()
     event: Mapped[str] = mapped_column(String(30))

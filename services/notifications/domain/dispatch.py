@@ -2,64 +2,221 @@
 
 `notify` runs inside the caller's transaction (the one that changed the alert), so a notice exists if and
 only if the change committed; sending happens later in the delivery worker, attempt by attempt.
+
+- The agency's inbox always gets the notice, in the agency's language (the alert's own title and body).
+- Every enabled e-mail or webhook channel gets one pending `Delivery`, in the channel's language. E-mail to
+  an agency in digest mode is *held* instead, and goes out in the next day's digest (domain/digest.py).
+- An agency with no working channel besides the inbox — no enabled channel, or every channel's most recent
+  finished delivery failed — also gets the notice copied to the fallback agency's inbox (SNN), flagged
+  `fallback_for`, so somebody who reads it hears of it. The delivery worker does the same when a channel's
+  last retry fails (`fallback_if_unreachable`).
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications.db.models import Alert, Channel, Delivery, InboxMessage, StreamEvent
+from services.notifications.db.models import Agency, Alert, Channel, Delivery, InboxMessage, StreamEvent
+from services.notifications.domain.messages import Message, render
+from services.notifications.domain.stream import STREAM_CHANNEL
+
+FALLBACK_AGENCY = "SNN"
+"""Plan 219's lead agency (Sở Nông nghiệp và PTNT), whose inbox receives the fallback copies."""
+
+SUBJECT_LABEL = {
+    "vi": {
+        "opened": "Cảnh báo",
+        "updated": "Cập nhật",
+        "reminder": "Nhắc lại",
+        "acknowledged": "Đã tiếp nhận",
+        "resolved": "Đã đóng",
+    },
+    "en": {
+        "opened": "Alert",
+        "updated": "Update",
+        "reminder": "Reminder",
+        "acknowledged": "Acknowledged",
+        "resolved": "Closed",
+    },
+}
 
 
 async def notify(session: AsyncSession, alert: Alert, notice: str, now: datetime) -> None:
     """Record `notice` (opened | updated | reminder | acknowledged | resolved) of `alert` on every channel."""
-    session.add(
-        InboxMessage(
-            agency_code=alert.agency_code,
-            alert_id=alert.id,
-            notice=notice,
-            title=alert.title,
-            body=alert.body,
-            created_at=now,
-        )
-    )
-    session.add(
-        StreamEvent(
-            agency_code=alert.agency_code,
-            alert_id=alert.id,
-            event=f"alert.{notice}",
-            data={
-                "alert_id": str(alert.id),
-                "state": alert.state,
-                "kind": alert.kind,
-                "title": alert.title,
-                "unit_code": alert.unit_code,
-                "target_code": alert.target_code,
-            },
-            created_at=now,
-        )
-    )
+    agency = await session.get(Agency, alert.agency_code)
+    agency_language = agency.language if agency is not None else "vi"
+    digest = agency is not None and agency.digest
+    await _to_inbox(session, alert, notice, now, alert.agency_code, Message(alert.title, alert.body))
+
     channels = (
-        await session.scalars(select(Channel).where(Channel.agency_code == alert.agency_code, Channel.enabled))
+        await session.scalars(
+            select(Channel).where(Channel.agency_code == alert.agency_code, Channel.enabled).order_by(Channel.id)
+        )
     ).all()
+    working = await working_channels(session, [c.id for c in channels])
     for channel in channels:
+        text = text_for(alert, channel.language, agency_language)
+        held = channel.kind == "email" and digest
+        delivery_id = uuid.uuid4()
         session.add(
             Delivery(
+                id=delivery_id,
                 alert_id=alert.id,
                 notice=notice,
                 agency_code=alert.agency_code,
                 channel=channel.kind,
                 channel_id=channel.id,
                 address=channel.address,
-                status="pending",
+                status="held" if held else "pending",
                 attempts=0,
-                next_attempt_at=now,
-                payload={"title": alert.title, "body": alert.body},
+                next_attempt_at=None if held else now,
+                payload=_payload(alert, notice, now, channel.language, text, delivery_id),
                 created_at=now,
             )
         )
+    if not working and alert.agency_code != FALLBACK_AGENCY:
+        await _fallback(session, alert, notice, now)
     alert.last_notified_at = now
-    alert.notify_count += 1
+    alert.notify_count = (alert.notify_count or 0) + 1
+
+
+def text_for(alert: Alert, language: str, agency_language: str) -> Message:
+    """The alert's text in `language`: its own title/body when that is its agency's language, else re-rendered."""
+    if language == agency_language or "template" not in (alert.data or {}):
+        return Message(alert.title, alert.body)
+    return render(alert.data, language)
+
+
+async def working_channels(session: AsyncSession, channel_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Channels whose most recent finished delivery did not fail (a channel never used yet counts as working)."""
+    if not channel_ids:
+        return set()
+    latest = (
+        select(Delivery.channel_id, Delivery.status)
+        .where(Delivery.channel_id.in_(channel_ids), Delivery.status.in_(("sent", "failed")))
+        .order_by(Delivery.channel_id, Delivery.created_at.desc(), Delivery.id.desc())
+        .ext(distinct_on(Delivery.channel_id))
+    )
+    failed = {row.channel_id for row in (await session.execute(latest)).all() if row.status == "failed"}
+    return set(channel_ids) - failed
+
+
+async def fallback_if_unreachable(session: AsyncSession, alert_id: uuid.UUID, notice: str, since: datetime) -> bool:
+    """After a channel's last attempt failed: copy the notice to SNN if its agency now has no working channel.
+
+    Skipped when a fallback copy of this notice already exists (made at `notify` time, or by another channel's
+    failure). Returns whether a copy was made.
+    """
+    alert = await session.get(Alert, alert_id)
+    if alert is None or alert.agency_code == FALLBACK_AGENCY:
+        return False
+    channel_ids = (
+        await session.scalars(select(Channel.id).where(Channel.agency_code == alert.agency_code, Channel.enabled))
+    ).all()
+    if await working_channels(session, list(channel_ids)):
+        return False
+    already = await session.scalar(
+        select(
+            exists().where(
+                InboxMessage.agency_code == FALLBACK_AGENCY,
+                InboxMessage.alert_id == alert_id,
+                InboxMessage.notice == notice,
+                InboxMessage.fallback_for == alert.agency_code,
+                InboxMessage.created_at >= since,
+            )
+        )
+    )
+    if already:
+        return False
+    await _fallback(session, alert, notice, since)
+    return True
+
+
+async def _fallback(session: AsyncSession, alert: Alert, notice: str, now: datetime) -> None:
+    lead = await session.get(Agency, FALLBACK_AGENCY)
+    agency_language = await session.scalar(select(Agency.language).where(Agency.code == alert.agency_code))
+    text = text_for(alert, lead.language if lead is not None else "vi", agency_language or "vi")
+    await _to_inbox(session, alert, notice, now, FALLBACK_AGENCY, text, fallback_for=alert.agency_code)
+
+
+async def _to_inbox(
+    session: AsyncSession,
+    alert: Alert,
+    notice: str,
+    now: datetime,
+    agency_code: str,
+    text: Message,
+    *,
+    fallback_for: str | None = None,
+) -> None:
+    session.add(
+        InboxMessage(
+            id=uuid.uuid4(),
+            agency_code=agency_code,
+            alert_id=alert.id,
+            notice=notice,
+            title=text.title,
+            body=text.body,
+            fallback_for=fallback_for,
+            created_at=now,
+        )
+    )
+    session.add(
+        StreamEvent(
+            agency_code=agency_code,
+            alert_id=alert.id,
+            event=f"alert.{notice}",
+            data={**alert_summary(alert, text), "notice": notice, "fallback_for": fallback_for},
+            created_at=now,
+        )
+    )
+    # Delivered at commit (never on rollback) and wakes every replica's stream hub; PostgreSQL folds identical
+    # notifications of one transaction into one.
+    await session.execute(select(func.pg_notify(STREAM_CHANNEL, "")))
+
+
+def alert_summary(alert: Alert, text: Message) -> dict[str, Any]:
+    return {
+        "alert_id": str(alert.id),
+        "agency_code": alert.agency_code,
+        "kind": alert.kind,
+        "role": alert.role,
+        "state": alert.state,
+        "severity": alert.severity,
+        "title": text.title,
+        "body": text.body,
+        "unit_code": alert.unit_code,
+        "target_code": alert.target_code,
+        "target_id": alert.target_id,
+        "deadline_id": str(alert.deadline_id) if alert.deadline_id else None,
+        "version": alert.version,
+    }
+
+
+def _payload(
+    alert: Alert, notice: str, now: datetime, language: str, text: Message, delivery_id: uuid.UUID
+) -> dict[str, Any]:
+    """What the worker sends, frozen at notice time: the e-mail's subject/body (title/text for a digest) and
+    the webhook's JSON event."""
+    lang = language if language in SUBJECT_LABEL else "vi"
+    footer = "Mã cảnh báo" if lang == "vi" else "Alert id"
+    return {
+        "language": lang,
+        "title": text.title,
+        "text": text.body,
+        "subject": f"[HTX Monitor] {SUBJECT_LABEL[lang].get(notice, notice)}: {text.title}",
+        "body": f"{text.body}\n\n--\nHTX Monitor · Kế hoạch 219/KH-UBND\n{footer}: {alert.id}\n",
+        "event": {
+            "type": f"alert.{notice}",
+            "delivery_id": str(delivery_id),
+            "occurred_at": now.isoformat(),
+            "language": lang,
+            "alert": {**alert_summary(alert, text), "data": alert.data},
+        },
+    }

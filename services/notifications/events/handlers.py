@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications.domain.agencies import apply_agency
+from services.notifications.domain.alerts import Alerts
+from services.notifications.domain.deadlines import close_by_submission, ensure_obligations
+from services.notifications.domain.targets import on_target_status
+from services.notifications.settings import settings_of
 from shared.events import contracts
 from shared.events.contracts import EventPayload
+from shared.events.envelope import CloudEvent
 from shared.messaging.consumer import Subscription
 from shared.service import Runtime
 
@@ -11,4 +19,24 @@ CONSUMES: tuple[type[EventPayload], ...] = (contracts.AgencyV1, contracts.Target
 
 
 def handler_table(runtime: Runtime) -> list[Subscription]:
-    return []
+    alerts = Alerts(runtime.outbox)
+    clock = runtime.clock
+    authority = settings_of(runtime).reporting_authority
+
+    async def agency(session: AsyncSession, event: CloudEvent) -> None:
+        payload = contracts.AgencyV1.model_validate(event.data)
+        if await apply_agency(session, payload) and payload.active:
+            await ensure_obligations(session, clock.today(), clock.now(), agency_code=payload.code)
+
+    async def target_status(session: AsyncSession, event: CloudEvent) -> None:
+        await on_target_status(session, alerts, contracts.TargetStatusV1.model_validate(event.data), clock.now())
+
+    async def report_submission(session: AsyncSession, event: CloudEvent) -> None:
+        payload = contracts.ReportSubmissionV1.model_validate(event.data)
+        await close_by_submission(session, alerts, payload, clock.now(), authority)
+
+    return [
+        Subscription(contracts.AgencyV1.topic, contracts.AgencyV1.event_type, agency),
+        Subscription(contracts.TargetStatusV1.topic, contracts.TargetStatusV1.event_type, target_status),
+        Subscription(contracts.ReportSubmissionV1.topic, contracts.ReportSubmissionV1.event_type, report_submission),
+    ]

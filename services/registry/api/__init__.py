@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.registry.api import cooperatives, reference, submissions
+from services.registry.api import cooperatives, reference, submissions, transfer
 from shared.identity import identity_router
 
 routers: list[APIRouter] = [
     identity_router("registry:read"),
     reference.router,
+    transfer.router,  # before cooperatives: `/cooperatives/export` is not a cooperative id
     cooperatives.router,
     submissions.router,
 ]

@@ -141,7 +141,7 @@ class ChangeOut(BaseModel):
     )
 
     version: int
-    action: str = Field(description="created | updated | status_reported | imported")
+    action: str = Field(description="created | updated | status_reported")
     changes: dict[str, Any]
     actor: str
     actor_agency: str

@@ -14,12 +14,14 @@ by a digit) is written to CSV behind a ``'`` which import removes again, and wri
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum, StrEnum
+from functools import cached_property
 from typing import Any
 
 from services.registry.domain.vietnamese import fold
@@ -85,7 +87,7 @@ TRUE_WORDS = {"co", "x", "true", "1", "yes", "dung"}
 FALSE_WORDS = {"khong", "false", "0", "no", "sai"}
 _DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 _YMD = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00)?)?$")
-_GROUPED = re.compile(r"^\d{1,3}(?:[.,  \u202f]\d{3})+$")
+_GROUPED = re.compile(r"^\d{1,3}(?:[., \u00a0\u202f]\d{3})+$")
 _FORMULA = re.compile(r"^(?:[=@\t\r]|[+-](?!\d))")
 
 
@@ -95,11 +97,11 @@ class Column:
     field: str
     part: Part
     kind: Kind = Kind.text
-    labels: Mapping[Any, str] = field(default_factory=dict)
+    labels: Mapping[Any, str] = dataclasses.field(default_factory=dict, compare=False)
     required: bool = False  # the header must be present (status headers: all of them, or none)
     nullable: bool = True  # profile only: a blank cell clears the field; otherwise blank leaves it as it is
 
-    @property
+    @cached_property
     def accepted(self) -> dict[str, str]:
         """Folded code, label or alias → code."""
         table = {fold(str(code)): str(code) for code in self.labels}
@@ -132,37 +134,35 @@ class Column:
                 return _integer(raw)
             case Kind.area:
                 return _area(raw)
+        raise AssertionError(self.kind)
 
     # -- writing ----------------------------------------------------------------------------------------
 
-    def csv_text(self, value: Any) -> str:
+    def xlsx_value(self, value: Any) -> Any:
+        """Dates and numbers stay native (a date cell, a number cell); everything else is text."""
         if value is None:
-            return ""
+            return None
         match self.kind:
             case Kind.enum:
                 return self.labels[_code(value)]
-            case Kind.date:
-                return f"{value:%d/%m/%Y}"
             case Kind.boolean:
                 return "có" if value else "không"
             case Kind.items:
                 return "; ".join(value)
-            case Kind.area:
-                return f"{Decimal(value):f}"
-            case Kind.integer:
-                return str(int(value))
-        text = str(value)
-        return "'" + text if _FORMULA.match(text) else text
+            case Kind.date | Kind.integer | Kind.area:
+                return value
+        return str(value)
 
-    def xlsx_value(self, value: Any) -> Any:
-        """A date stays a date cell and numbers stay numbers; everything else is the CSV text."""
-        if value is None:
-            return None
-        if self.kind in (Kind.date, Kind.integer, Kind.area):
-            return value
-        if self.kind == Kind.text:
-            return str(value)
-        return self.csv_text(value)
+    def csv_text(self, value: Any) -> str:
+        cell = self.xlsx_value(value)
+        if cell is None:
+            return ""
+        if isinstance(cell, date):
+            return f"{cell:%d/%m/%Y}"
+        if isinstance(cell, Decimal):
+            return f"{cell:f}"
+        text = str(cell)
+        return "'" + text if _FORMULA.match(text) else text
 
 
 def _code(value: Any) -> str:
@@ -212,7 +212,7 @@ def _integer(raw: object) -> int:
         raise CellError("Cần một số nguyên", "expected an integer")
     if isinstance(raw, int):
         return raw
-    if isinstance(raw, float | Decimal) and raw == int(raw):
+    if isinstance(raw, float) and raw.is_integer():
         return int(raw)
     text = str(raw).strip()
     if text.isdigit():

@@ -1,8 +1,8 @@
 """notifications: agencies, channels, routing, alerts, deadlines, deliveries, inbox, stream
 
-Revision ID: 036d1fdecb8e
+Revision ID: 2d2cc5ab9fcb
 Revises: 6ad4c3e7b80b
-Create Date: 2026-11-28 14:28:03.299256
+Create Date: 2026-11-28 14:32:07.688266
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "036d1fdecb8e"
+revision: str = "2d2cc5ab9fcb"
 down_revision: str | None = "6ad4c3e7b80b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -135,16 +135,31 @@ def upgrade() -> None:
     op.create_table(
         "stream_events",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq",
+            sa.BigInteger(),
+            nullable=True,
+            comment="stream position, assigned after commit in commit order; the SSE event id",
+        ),
         sa.Column("agency_code", sa.String(length=30), nullable=False),
         sa.Column("alert_id", sa.Uuid(), nullable=False),
         sa.Column("event", sa.String(length=30), nullable=False),
         sa.Column("data", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stream_events")),
+        sa.UniqueConstraint("seq", name=op.f("uq_stream_events_seq")),
         schema="notifications",
     )
     op.create_index(
         op.f("ix_stream_events_agency_code"), "stream_events", ["agency_code"], unique=False, schema="notifications"
+    )
+    op.create_index(
+        "ix_stream_events_unsequenced",
+        "stream_events",
+        ["id"],
+        unique=False,
+        schema="notifications",
+        postgresql_where=sa.text("seq IS NULL"),
     )
     op.create_table(
         "target_states",
@@ -179,18 +194,24 @@ def upgrade() -> None:
     op.create_table(
         "deliveries",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("alert_id", sa.Uuid(), nullable=False),
+        sa.Column("alert_id", sa.Uuid(), nullable=True, comment="null for a digest, which carries many alerts"),
         sa.Column(
             "notice",
             sa.String(length=20),
             nullable=False,
-            comment="opened | updated | reminder | resolved | acknowledged",
+            comment="opened | updated | reminder | resolved | acknowledged | digest",
         ),
         sa.Column("agency_code", sa.String(length=30), nullable=False),
         sa.Column("channel", sa.String(length=10), nullable=False, comment="inbox | email | webhook"),
         sa.Column("channel_id", sa.Uuid(), nullable=True),
         sa.Column("address", sa.String(length=1000), nullable=True),
-        sa.Column("status", sa.String(length=10), nullable=False, comment="pending | sent | failed"),
+        sa.Column(
+            "status",
+            sa.String(length=10),
+            nullable=False,
+            comment="pending | sent | failed | held (waits for the day's digest) | digested",
+        ),
+        sa.Column("digest_id", sa.Uuid(), nullable=True, comment="the digest delivery that carried this held notice"),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
@@ -198,10 +219,17 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["alert_id"], ["notifications.alerts.id"], name=op.f("fk_deliveries_alert_id_alerts")),
+        sa.ForeignKeyConstraint(
+            ["digest_id"], ["notifications.deliveries.id"], name=op.f("fk_deliveries_digest_id_deliveries")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
         schema="notifications",
     )
     op.create_index(op.f("ix_deliveries_alert_id"), "deliveries", ["alert_id"], unique=False, schema="notifications")
+    op.create_index(
+        "ix_deliveries_channel_recent", "deliveries", ["channel_id", "created_at"], unique=False, schema="notifications"
+    )
+    op.create_index(op.f("ix_deliveries_digest_id"), "deliveries", ["digest_id"], unique=False, schema="notifications")
     op.create_index(
         "ix_deliveries_due",
         "deliveries",
@@ -209,6 +237,14 @@ def upgrade() -> None:
         unique=False,
         schema="notifications",
         postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_index(
+        "ix_deliveries_held",
+        "deliveries",
+        ["channel_id", "created_at"],
+        unique=False,
+        schema="notifications",
+        postgresql_where=sa.text("status = 'held'"),
     )
     op.create_table(
         "inbox_messages",
@@ -274,16 +310,30 @@ def downgrade() -> None:
     op.drop_index("ix_inbox_messages_agency_unread", table_name="inbox_messages", schema="notifications")
     op.drop_table("inbox_messages", schema="notifications")
     op.drop_index(
+        "ix_deliveries_held",
+        table_name="deliveries",
+        schema="notifications",
+        postgresql_where=sa.text("status = 'held'"),
+    )
+    op.drop_index(
         "ix_deliveries_due",
         table_name="deliveries",
         schema="notifications",
         postgresql_where=sa.text("status = 'pending'"),
     )
+    op.drop_index(op.f("ix_deliveries_digest_id"), table_name="deliveries", schema="notifications")
+    op.drop_index("ix_deliveries_channel_recent", table_name="deliveries", schema="notifications")
     op.drop_index(op.f("ix_deliveries_alert_id"), table_name="deliveries", schema="notifications")
     op.drop_table("deliveries", schema="notifications")
     op.drop_index("uq_deadlines_obligation", table_name="deadlines", schema="notifications")
     op.drop_table("deadlines", schema="notifications")
     op.drop_table("target_states", schema="notifications")
+    op.drop_index(
+        "ix_stream_events_unsequenced",
+        table_name="stream_events",
+        schema="notifications",
+        postgresql_where=sa.text("seq IS NULL"),
+    )
     op.drop_index(op.f("ix_stream_events_agency_code"), table_name="stream_events", schema="notifications")
     op.drop_table("stream_events", schema="notifications")
     op.drop_table("scheduled_sends", schema="notifications")

@@ -1,0 +1,160 @@
+"""`/v1/agencies/{code}/channels`: how an agency wants to be told (language, digest, e-mail, webhooks).
+
+An agency manages its own; operators manage any. Replacing needs the ETag of the last read in `If-Match`.
+Webhook secrets are write-only: a read says whether one is set, never what it is; a PUT that lists a known
+webhook without `secret` keeps the one it had.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from fastapi import APIRouter, Body, Depends, Header, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.notifications.db.models import Agency, Channel
+from services.notifications.domain.access import READ, WRITE, require_act_for
+from services.notifications.domain.agencies import (
+    ChannelInput,
+    ContactSettings,
+    channels_of,
+    contact_etag,
+    get_agency,
+    replace_contacts,
+)
+from shared.auth import Principal, require_scope
+from shared.errors import PreconditionRequired
+from shared.service import Runtime, get_runtime
+
+router = APIRouter(prefix="/agencies", tags=["agencies and channels"])
+Language = Literal["vi", "en"]
+
+
+class ChannelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["email", "webhook"]
+    address: str = Field(min_length=3, max_length=1000, description="E-mail address, or the webhook's URL")
+    secret: str | None = Field(
+        None, max_length=200, description="Webhook HMAC-SHA256 key, ≥ 16 characters; omit to keep the current one"
+    )
+    enabled: bool = True
+    language: Language | None = Field(None, description="Default: the agency's language")
+
+
+class ContactsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: Language = "vi"
+    digest: bool = Field(False, description="One message per day instead of one per alert")
+    channels: list[ChannelIn] = Field(default_factory=list, max_length=20)
+
+
+class ChannelOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    address: str
+    enabled: bool
+    language: str
+    has_secret: bool
+
+
+class ContactsOut(BaseModel):
+    agency: str
+    name: str
+    language: str
+    digest: bool
+    channels: list[ChannelOut] = Field(description="Besides these, every alert always goes to the in-app inbox")
+
+
+CONTACTS_EXAMPLE = {
+    "language": "vi",
+    "digest": False,
+    "channels": [
+        {"kind": "email", "address": "phongkinhte@phongdien.cantho.gov.vn", "enabled": True},
+        {
+            "kind": "webhook",
+            "address": "https://egov.phongdien.cantho.gov.vn/htx/canh-bao",
+            "secret": "khoa-bi-mat-it-nhat-16-ky-tu",
+            "enabled": True,
+            "language": "vi",
+        },
+    ],
+}
+PROBLEMS: dict[int | str, dict[str, str]] = {
+    401: {"description": "No or invalid bearer token"},
+    403: {"description": "Missing scope, or another agency's channels"},
+    404: {"description": "Unknown agency"},
+}
+
+
+def render(agency: Agency, channels: list[Channel]) -> ContactsOut:
+    return ContactsOut(
+        agency=agency.code,
+        name=agency.name,
+        language=agency.language,
+        digest=agency.digest,
+        channels=[
+            ChannelOut(
+                id=c.id,
+                kind=c.kind,
+                address=c.address,
+                enabled=c.enabled,
+                language=c.language,
+                has_secret=bool(c.secret),
+            )
+            for c in channels
+        ],
+    )
+
+
+@router.get(
+    "/{code}/channels", response_model=ContactsOut, summary="Kênh nhận cảnh báo (contact channels)", responses=PROBLEMS
+)
+async def get_channels(
+    code: str,
+    response: Response,
+    runtime: Runtime = Depends(get_runtime),
+    principal: Principal = Depends(require_scope(READ)),
+) -> ContactsOut:
+    require_act_for(principal, code, field="code")
+    async with runtime.sessionmaker() as session:
+        agency = await get_agency(session, code)
+        channels = await channels_of(session, code)
+    response.headers["ETag"] = contact_etag(agency, channels)
+    return render(agency, channels)
+
+
+@router.put(
+    "/{code}/channels",
+    response_model=ContactsOut,
+    summary="Thay toàn bộ kênh nhận cảnh báo (replace the channels; needs If-Match)",
+    responses={
+        **PROBLEMS,
+        412: {"description": "Stale ETag"},
+        422: {"description": "Invalid channel; each error names its field (e.g. channels.1.secret)"},
+        428: {"description": "If-Match missing"},
+    },
+)
+async def put_channels(
+    code: str,
+    response: Response,
+    data: ContactsIn = Body(..., examples=[CONTACTS_EXAMPLE]),
+    if_match: str | None = Header(None, alias="If-Match", description="The ETag from your last GET"),
+    runtime: Runtime = Depends(get_runtime),
+    principal: Principal = Depends(require_scope(WRITE)),
+) -> ContactsOut:
+    require_act_for(principal, code, field="code")
+    if not if_match:
+        raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
+    wanted = ContactSettings(
+        language=data.language,
+        digest=data.digest,
+        channels=[ChannelInput(c.kind, c.address.strip(), c.secret, c.enabled, c.language) for c in data.channels],
+    )
+    async with runtime.sessionmaker() as session, session.begin():
+        agency, channels = await replace_contacts(session, code, wanted, if_match, runtime.clock.now())
+        etag = contact_etag(agency, channels)
+    response.headers["ETag"] = etag
+    return render(agency, channels)

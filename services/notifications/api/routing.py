@@ -1,0 +1,136 @@
+"""`/v1/routing/{target_code}`: overrides of who hears about a target (per unit, or `*` for every unit).
+
+Reading is open to every agency (routing is not secret). Changing it is plan governance: the reporting
+authority (SNN, which leads plan 219) or an operator, with the ETag of the last read in `If-Match`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from services.notifications.db.models import RoutingRule, TargetState
+from services.notifications.domain.access import READ, WRITE, may_oversee
+from services.notifications.domain.routing import ANY_UNIT, RuleInput, replace_rules, rules_etag, rules_of
+from services.notifications.settings import settings_of
+from shared.auth import Principal, require_scope
+from shared.errors import Forbidden, PreconditionRequired
+from shared.service import Runtime, get_runtime
+
+router = APIRouter(prefix="/routing", tags=["routing"])
+TARGET = Path(..., max_length=40, pattern=r"^[\w.()\-]+$", examples=["III.3.a"])
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unit_code: str = Field(ANY_UNIT, max_length=20, pattern=r"^(\*|[0-9A-Za-z-]+)$", description="`*` = every unit")
+    lead_agency: str = Field(min_length=1, max_length=30)
+    coordinating: list[str] = Field(default_factory=list, max_length=30)
+
+
+class RoutingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overrides: list[OverrideIn] = Field(max_length=200, description="Replaces every override; [] = the plan's routing")
+
+
+class OverrideOut(BaseModel):
+    unit_code: str
+    lead_agency: str
+    coordinating: list[str]
+    updated_at: datetime
+
+
+class ObservedOut(BaseModel):
+    unit_code: str
+    status: str
+    lead_agency: str
+    coordinating: list[str]
+
+
+class RoutingOut(BaseModel):
+    target_code: str
+    overrides: list[OverrideOut]
+    plan_routing: list[ObservedOut] = Field(description="The plan's routing as carried by the latest status events")
+
+
+EXAMPLE = {"overrides": [{"unit_code": "926", "lead_agency": "UBND-926", "coordinating": ["SNN", "LMHTX"]}]}
+
+
+async def _render(runtime: Runtime, target_code: str, rules: list[RoutingRule]) -> RoutingOut:
+    async with runtime.sessionmaker() as session:
+        states = await session.scalars(
+            select(TargetState)
+            .where(TargetState.data["target_code"].astext == target_code)
+            .order_by(TargetState.unit_code)
+        )
+        observed = [
+            ObservedOut(
+                unit_code=s.unit_code,
+                status=s.status,
+                lead_agency=s.data.get("lead_agency", ""),
+                coordinating=list(s.data.get("coordinating_agencies", [])),
+            )
+            for s in states
+        ]
+    return RoutingOut(
+        target_code=target_code,
+        overrides=[
+            OverrideOut(
+                unit_code=r.unit_code,
+                lead_agency=r.lead_agency,
+                coordinating=list(r.coordinating or []),
+                updated_at=r.updated_at,
+            )
+            for r in rules
+        ],
+        plan_routing=observed,
+    )
+
+
+@router.get("/{target_code}", response_model=RoutingOut, summary="Phân công theo dõi chỉ tiêu (routing of a target)")
+async def get_routing(
+    response: Response,
+    target_code: str = TARGET,
+    runtime: Runtime = Depends(get_runtime),
+    _: Principal = Depends(require_scope(READ)),
+) -> RoutingOut:
+    async with runtime.sessionmaker() as session:
+        rules = await rules_of(session, target_code)
+    response.headers["ETag"] = rules_etag(rules)
+    return await _render(runtime, target_code, rules)
+
+
+@router.put(
+    "/{target_code}",
+    response_model=RoutingOut,
+    summary="Thay phân công (replace the overrides; needs If-Match)",
+    responses={
+        403: {"description": "Only SNN or an operator"},
+        412: {"description": "Stale ETag"},
+        422: {"description": "Unknown agency or repeated unit; each error names its field"},
+        428: {"description": "If-Match missing"},
+    },
+)
+async def put_routing(
+    response: Response,
+    target_code: str = TARGET,
+    data: RoutingIn = Body(..., examples=[EXAMPLE]),
+    if_match: str | None = Header(None, alias="If-Match", description="The ETag from your last GET"),
+    runtime: Runtime = Depends(get_runtime),
+    principal: Principal = Depends(require_scope(WRITE)),
+) -> RoutingOut:
+    authority = settings_of(runtime).reporting_authority
+    if not may_oversee(principal, authority):
+        raise Forbidden(f"Chỉ {authority} hoặc người vận hành được thay phân công (only {authority} or an operator)")
+    if not if_match:
+        raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
+    wanted = [RuleInput(o.unit_code, o.lead_agency, list(o.coordinating)) for o in data.overrides]
+    async with runtime.sessionmaker() as session, session.begin():
+        rules = await replace_rules(session, target_code, wanted, if_match, runtime.clock.now())
+    response.headers["ETag"] = rules_etag(rules)
+    return await _render(runtime, target_code, rules)

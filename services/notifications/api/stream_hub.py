@@ -1,0 +1,183 @@
+"""One per API process: a LISTEN connection and a reader that fans new stream events out to SSE connections.
+
+It runs only while somebody is connected (the first subscriber starts it, the last one stops it). On every
+NOTIFY on `notifications_stream` — and every `stream_poll_seconds` as a safety net for a lost notification or
+connection — it sequences newly committed rows (domain/stream.py) and hands each row above its position to
+the subscribers that may see it. A subscriber that cannot keep up (queue full) is closed; its client resumes
+with `Last-Event-ID` and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.notifications.db.models import StreamEvent
+from services.notifications.domain.stream import STREAM_CHANNEL, events_after, head, sequence_pending
+from shared.errors import DomainError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+QUEUE_SIZE = 1000
+BATCH = 500
+
+
+class TooManyStreams(DomainError):
+    status, code, title = 429, "too-many-streams", "Quá nhiều kết nối (too many stream connections)"
+
+
+@dataclass(eq=False)
+class Subscriber:
+    agency_code: str
+    """Whose connection this is (what the limit counts)."""
+    sees_all: bool
+    only: str | None
+    """For an operator narrowing the stream to one agency."""
+    start: int = 0
+    queue: asyncio.Queue[StreamEvent | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+
+    def wants(self, event: StreamEvent) -> bool:
+        if self.only is not None:
+            return event.agency_code == self.only
+        return self.sees_all or event.agency_code == self.agency_code
+
+
+class StreamHub:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        listen_dsn: str,
+        *,
+        max_per_agency: int,
+        poll_seconds: float,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.listen_dsn = listen_dsn
+        self.max_per_agency = max_per_agency
+        self.poll_seconds = poll_seconds
+        self.position = 0
+        self._subscribers: set[Subscriber] = set()
+        self._per_agency: Counter[str] = Counter()
+        self._wake = asyncio.Event()
+        self._started = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+        self._lock = asyncio.Lock()
+
+    async def subscribe(self, agency_code: str, *, sees_all: bool, only: str | None) -> Subscriber:
+        if self._per_agency[agency_code] >= self.max_per_agency:
+            error = TooManyStreams(
+                f"Cơ quan '{agency_code}' đã mở {self.max_per_agency} kết nối luồng sự kiện "
+                f"(at most {self.max_per_agency} concurrent streams per agency)",
+                limit=self.max_per_agency,
+            )
+            error.headers["Retry-After"] = "30"
+            raise error
+        subscriber = Subscriber(agency_code, sees_all, only)
+        self._per_agency[agency_code] += 1
+        self._subscribers.add(subscriber)
+        try:
+            async with self._lock:
+                if self._task is None or self._task.done():
+                    self._started.clear()
+                    self._task = asyncio.create_task(self._run(), name="notifications-stream-hub")
+            await asyncio.wait_for(self._started.wait(), timeout=30)
+            if self._failure is not None:
+                raise ServiceUnavailable("Luồng sự kiện tạm thời không sẵn sàng (stream unavailable)")
+        except BaseException:
+            self.unsubscribe(subscriber)
+            raise
+        subscriber.start = self.position
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber not in self._subscribers:
+            return
+        self._subscribers.discard(subscriber)
+        self._per_agency[subscriber.agency_code] -= 1
+        if self._per_agency[subscriber.agency_code] <= 0:
+            del self._per_agency[subscriber.agency_code]
+        if not self._subscribers and self._task is not None:
+            self._task.cancel()  # nobody listens: release the LISTEN connection
+            self._task = None
+
+    def connections(self, agency_code: str) -> int:
+        return self._per_agency[agency_code]
+
+    # -- the reader ---------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        listener = asyncio.create_task(self._listen(), name="notifications-stream-listen")
+        try:
+            try:
+                await self._catch_up(initial=True)
+                self._failure = None
+            except Exception as exc:
+                log.warning("stream hub could not start", exc_info=True)
+                self._failure = exc
+                return
+            finally:
+                self._started.set()
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                self._wake.clear()
+                try:
+                    await self._catch_up()
+                except Exception:
+                    log.warning("stream read failed; will try again", exc_info=True)
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+    async def _catch_up(self, *, initial: bool = False) -> None:
+        async with self.sessionmaker() as session:
+            async with session.begin():
+                await sequence_pending(session)
+            if initial:
+                self.position = await head(session)
+                return
+            while True:
+                rows = await events_after(session, self.position, limit=BATCH)
+                for row in rows:
+                    self._fan_out(row)
+                    self.position = row.seq or self.position
+                if len(rows) < BATCH:
+                    return
+
+    def _fan_out(self, event: StreamEvent) -> None:
+        for subscriber in list(self._subscribers):
+            if not subscriber.wants(event):
+                continue
+            try:
+                subscriber.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                log.info("stream subscriber too slow; closing it", extra={"agency": subscriber.agency_code})
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    subscriber.queue.get_nowait()
+                subscriber.queue.put_nowait(None)  # the connection ends; the client resumes with Last-Event-ID
+
+    async def _listen(self) -> None:
+        """Hold the LISTEN connection, reconnecting when it drops; the poll covers the gaps."""
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                lost = asyncio.Event()
+                conn = await asyncpg.connect(self.listen_dsn, timeout=10)
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await conn.add_listener(STREAM_CHANNEL, lambda *_: self._wake.set())
+                self._wake.set()  # catch up on anything committed while we were not listening
+                await lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.info("stream LISTEN connection lost; reconnecting", exc_info=True)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()  # no await: this also runs while the hub is being cancelled
+            await asyncio.sleep(1.0)

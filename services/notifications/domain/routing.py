@@ -1,0 +1,133 @@
+"""Who hears about a target: the plan's routing carried by each target-status event, unless a rule overrides it.
+
+Routing is data twice over: the plan names a lead and coordinating agencies for each target (the indicators
+service resolves "the district's People's Committee" and sends them on every event), and a `RoutingRule`
+stored here — for one unit, or `*` for every unit — replaces them without a release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications.db.models import Agency, RoutingRule
+from shared.errors import PreconditionFailed, ValidationFailed
+
+ANY_UNIT = "*"
+
+RISK = frozenset({"at_risk", "off_track", "deteriorating", "missed", "not_achieved"})
+"""A move into one of these opens (or updates) a target alert."""
+RECOVERED = frozenset({"on_track", "achieved"})
+"""A move into one of these resolves it. Anything else (insufficient_data, qualitative) changes nothing."""
+CRITICAL = frozenset({"off_track", "deteriorating", "missed"})
+
+
+@dataclass(frozen=True)
+class Recipients:
+    lead: str
+    coordinating: tuple[str, ...]
+    overridden: bool = False
+
+    def roles(self) -> list[tuple[str, str]]:
+        """(agency, role) pairs, the lead first; an agency named twice keeps its strongest role."""
+        pairs = [(self.lead, "lead")]
+        pairs += [(code, "coordinating") for code in dict.fromkeys(self.coordinating) if code != self.lead]
+        return pairs
+
+
+def severity(status: str, role: str) -> str:
+    if role != "lead":
+        return "info"  # coordinators are informed; the lead is the one asked to act
+    return "critical" if status in CRITICAL else "warning"
+
+
+def choose(default: Recipients, rules: dict[str, tuple[str, tuple[str, ...]]], unit_code: str) -> Recipients:
+    """The rule for this unit wins over the rule for every unit, which wins over the plan's routing."""
+    for key in (unit_code, ANY_UNIT):
+        if key in rules:
+            lead, coordinating = rules[key]
+            return Recipients(lead, coordinating, overridden=True)
+    return default
+
+
+async def recipients(
+    session: AsyncSession, target_code: str, unit_code: str, lead: str, coordinating: list[str]
+) -> Recipients:
+    rows = await session.scalars(
+        select(RoutingRule).where(
+            RoutingRule.target_code == target_code, RoutingRule.unit_code.in_([unit_code, ANY_UNIT])
+        )
+    )
+    rules = {r.unit_code: (r.lead_agency, tuple(r.coordinating or ())) for r in rows}
+    return choose(Recipients(lead, tuple(coordinating)), rules, unit_code)
+
+
+@dataclass(frozen=True)
+class RuleInput:
+    unit_code: str
+    lead_agency: str
+    coordinating: list[str]
+
+
+async def rules_of(session: AsyncSession, target_code: str, *, lock: bool = False) -> list[RoutingRule]:
+    query = select(RoutingRule).where(RoutingRule.target_code == target_code).order_by(RoutingRule.unit_code)
+    return list(await session.scalars(query.with_for_update() if lock else query))
+
+
+def rules_etag(rules: list[RoutingRule]) -> str:
+    state = [[r.unit_code, r.lead_agency, list(r.coordinating or [])] for r in rules]
+    return '"' + hashlib.sha256(json.dumps(state).encode()).hexdigest()[:32] + '"'
+
+
+async def replace_rules(
+    session: AsyncSession, target_code: str, wanted: list[RuleInput], if_match: str, now: datetime
+) -> list[RoutingRule]:
+    """Replace every override of `target_code` (an empty list returns the target to the plan's routing).
+
+    Applies from the next target-status event on; alerts already open stay with their agency until then.
+    """
+    await session.execute(select(func.pg_advisory_xact_lock(zlib.crc32(f"routing|{target_code}".encode()))))
+    current = await rules_of(session, target_code, lock=True)
+    if if_match.strip() != rules_etag(current):
+        raise PreconditionFailed(
+            "Phân công đã thay đổi từ lần đọc trước (routing changed since you read it)",
+            errors=[{"field": "header.If-Match", "message": f"current ETag is {rules_etag(current)}"}],
+        )
+    named = {r.lead_agency for r in wanted} | {c for r in wanted for c in r.coordinating}
+    known = set((await session.scalars(select(Agency.code).where(Agency.code.in_(named)))).all())
+    errors: list[dict[str, str]] = []
+    units: set[str] = set()
+    for i, rule in enumerate(wanted):
+        if rule.unit_code in units:
+            errors.append({"field": f"overrides.{i}.unit_code", "message": f"{rule.unit_code!r} is listed twice"})
+        units.add(rule.unit_code)
+        if rule.lead_agency not in known:
+            errors.append({"field": f"overrides.{i}.lead_agency", "message": f"unknown agency {rule.lead_agency!r}"})
+        for j, code in enumerate(rule.coordinating):
+            if code not in known:
+                errors.append({"field": f"overrides.{i}.coordinating.{j}", "message": f"unknown agency {code!r}"})
+    if errors:
+        raise ValidationFailed(
+            "Phân công không hợp lệ (invalid routing): " + ", ".join(e["field"] for e in errors), errors=errors
+        )
+    for row in current:
+        await session.delete(row)
+    await session.flush()  # deleted before the same keys are inserted again
+    for rule in wanted:
+        session.add(
+            RoutingRule(
+                target_code=target_code,
+                unit_code=rule.unit_code,
+                lead_agency=rule.lead_agency,
+                coordinating=[c for c in dict.fromkeys(rule.coordinating) if c != rule.lead_agency],
+                updated_at=now,
+            )
+        )
+    await session.flush()
+    return await rules_of(session, target_code)
