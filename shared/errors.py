@@ -144,7 +144,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: "Không tìm thấy (not found)", 405: "Phương thức không được hỗ trợ (method not allowed)"}
+    titles = {
+        404: "Không tìm thấy (not found)",
+        405: "Phương thức không được hỗ trợ (method not allowed)",
+        413: PayloadTooLarge.title,
+    }
     return problem_response(
         exc.status_code,
         f"http-{exc.status_code}",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -26,13 +28,14 @@ def encode_cursor(sort: str, value: Any, ident: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+def decode_cursor(cursor: str, sort: str, parse: Callable[[Any], Any] = lambda value: value) -> tuple[Any, uuid.UUID]:
+    """The (sort value, id) a cursor holds; `parse` turns the value back into its column's type."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(data, dict) or data.get("s") != sort or "id" not in data:
             raise ValueError("cursor does not match this sort")
-        return data["v"], str(data["id"])
+        return parse(data["v"]), uuid.UUID(str(data["id"]))
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise ValidationFailed(
             "Con trỏ phân trang không hợp lệ (invalid cursor)",

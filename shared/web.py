@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import tracing
@@ -77,8 +78,6 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, limited_receive, send_wrapper)
-        except _BodyTooLarge:
-            await self._reject_too_large(send, request_id)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -103,5 +102,8 @@ class RequestContextMiddleware:
         await send({"type": "http.response.body", "body": _PROBLEM_413})
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised while the app reads the body; FastAPI lets HTTP exceptions through, so it renders as a 413 problem."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="Request body exceeds the limit")

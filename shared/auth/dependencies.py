@@ -20,7 +20,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
             raise Unauthorized("A bearer token is required", error="invalid_request")
         verifier: TokenVerifier = request.app.state.token_verifier
-        principal = verifier.verify(credentials.credentials)
+        principal = await verifier.verify_async(credentials.credentials)
         if not principal.has(scope):
             raise InsufficientScope(scope)
         request.state.principal = principal

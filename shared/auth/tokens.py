@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,12 @@ class TokenVerifier:
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True)
         else:
             self._key = settings.signing_secret()
+
+    async def verify_async(self, token: str) -> Principal:
+        """As :meth:`verify`; a JWKS lookup (network I/O) runs in a thread so it never blocks the event loop."""
+        if self._jwks is not None:
+            return await asyncio.to_thread(self.verify, token)
+        return self.verify(token)
 
     def verify(self, token: str) -> Principal:
         try:

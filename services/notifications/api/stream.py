@@ -81,10 +81,11 @@ async def stream(
     after = _parse_last_event_id(last_event_id) if last_event_id is not None else resume_after
     cfg = settings_of(runtime)
     hub = hub_of(runtime)
+    clamped = None if after is None else await _clamped(runtime, after)  # before taking a connection slot
     subscriber = await hub.subscribe(
         principal.agency, sees_all=operator and agency is None, only=agency if operator else None
     )
-    start = subscriber.start if after is None else await _clamped(runtime, after)
+    start = subscriber.start if clamped is None else clamped
     return _Stream(_events(runtime, subscriber, start), hub, subscriber, ping=cfg.stream_heartbeat_seconds)
 
 

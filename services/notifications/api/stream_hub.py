@@ -40,8 +40,11 @@ class Subscriber:
     """For an operator narrowing the stream to one agency."""
     start: int = 0
     queue: asyncio.Queue[StreamEvent | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    closed: bool = False
 
     def wants(self, event: StreamEvent) -> bool:
+        if self.closed:
+            return False
         if self.only is not None:
             return event.agency_code == self.only
         return self.sees_all or event.agency_code == self.agency_code
@@ -157,10 +160,13 @@ class StreamHub:
             try:
                 subscriber.queue.put_nowait(event)
             except asyncio.QueueFull:
+                # Close it without dropping anything it was told: empty the queue (none of it was sent yet), end
+                # the connection, and let the client resume from the last id it really received.
                 log.info("stream subscriber too slow; closing it", extra={"agency": subscriber.agency_code})
-                with contextlib.suppress(asyncio.QueueEmpty):
+                while not subscriber.queue.empty():
                     subscriber.queue.get_nowait()
-                subscriber.queue.put_nowait(None)  # the connection ends; the client resumes with Last-Event-ID
+                subscriber.queue.put_nowait(None)
+                subscriber.closed = True
 
     async def _listen(self) -> None:
         """Hold the LISTEN connection, reconnecting when it drops; the poll covers the gaps."""

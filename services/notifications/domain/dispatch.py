@@ -116,6 +116,8 @@ async def fallback_if_unreachable(session: AsyncSession, alert_id: uuid.UUID, no
     alert = await session.get(Alert, alert_id)
     if alert is None or alert.agency_code == FALLBACK_AGENCY:
         return False
+    # Serialise the decision per agency: two channels failing at once must not each see the other as working.
+    await session.execute(select(Agency.code).where(Agency.code == alert.agency_code).with_for_update())
     channel_ids = (
         await session.scalars(select(Channel.id).where(Channel.agency_code == alert.agency_code, Channel.enabled))
     ).all()

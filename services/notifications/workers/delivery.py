@@ -104,6 +104,9 @@ async def run_deliveries(runtime: Runtime) -> None:
     while True:
         try:
             await build_digests(runtime, runtime.clock.now())
+        except Exception:
+            log.warning("digest pass failed; will try again", exc_info=True)
+        try:  # a digest problem must not hold up the other deliveries
             while await deliver_due(runtime, runtime.clock.now()) >= cfg.delivery_batch_size:
                 pass
         except Exception:

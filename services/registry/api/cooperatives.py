@@ -16,7 +16,7 @@ from services.registry.api.schemas import (
     render_cooperative,
     render_report,
 )
-from services.registry.domain.cooperatives import CooperativeQuery, etag_of
+from services.registry.domain.cooperatives import CooperativeQuery, etag, etag_of
 from services.registry.domain.idempotency import IdempotencyKey, Outcome
 from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate, StatusReportCreate
 from shared.auth import Principal, require_scope
@@ -104,7 +104,7 @@ async def create_cooperative(
     idem = IdempotencyKey.of(principal.agency, idempotency_key, "POST /cooperatives", data.model_dump(mode="json"))
     outcome = await registry.cooperatives.create(principal, data, idem, render_cooperative)
     response = _respond(outcome, location=f"/v1/cooperatives/{outcome.body['id']}")
-    response.headers["ETag"] = f'"{outcome.body["id"]}.v{outcome.body["version"]}"'
+    response.headers["ETag"] = etag(outcome.body["id"], outcome.body["version"])
     return response
 
 
@@ -136,14 +136,17 @@ async def update_cooperative(
     if not if_match:
         raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
     body = await registry.cooperatives.update(principal, cooperative_id, if_match, data, render_cooperative)
-    return JSONResponse(body, headers={"ETag": f'"{body["id"]}.v{body["version"]}"'})
+    return JSONResponse(body, headers={"ETag": etag(body["id"], body["version"])})
 
 
 @router.get("/{cooperative_id}/status-reports", response_model=list[StatusReportOut], responses={404: {}, **PROBLEMS})
 async def list_status_reports(
-    cooperative_id: uuid.UUID, registry: Registry = Depends(get_registry), _: Principal = Depends(READ)
+    cooperative_id: uuid.UUID,
+    limit: int = Query(MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Newest first"),
+    registry: Registry = Depends(get_registry),
+    _: Principal = Depends(READ),
 ) -> list[StatusReportOut]:
-    return [StatusReportOut.model_validate(r) for r in await registry.cooperatives.reports(cooperative_id)]
+    return [StatusReportOut.model_validate(r) for r in await registry.cooperatives.reports(cooperative_id, limit)]
 
 
 @router.post(
@@ -177,6 +180,11 @@ async def create_status_report(
     responses={404: {}, **PROBLEMS},
 )
 async def cooperative_history(
-    cooperative_id: uuid.UUID, registry: Registry = Depends(get_registry), _: Principal = Depends(READ)
+    cooperative_id: uuid.UUID,
+    limit: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Newest first"),
+    before: int | None = Query(None, ge=1, description="Older than this change id (the last `id` of a page)"),
+    registry: Registry = Depends(get_registry),
+    _: Principal = Depends(READ),
 ) -> list[ChangeOut]:
-    return [ChangeOut.model_validate(c) for c in await registry.cooperatives.changes(cooperative_id)]
+    changes = await registry.cooperatives.changes(cooperative_id, limit, before)
+    return [ChangeOut.model_validate(c) for c in changes]

@@ -128,6 +128,7 @@ class ChangeOut(BaseModel):
         json_schema_extra={
             "examples": [
                 {
+                    "id": 812,
                     "version": 4,
                     "action": "updated",
                     "changes": {"legal_status": {"old": "active", "new": "suspended"}},
@@ -140,6 +141,7 @@ class ChangeOut(BaseModel):
         },
     )
 
+    id: int = Field(description="Pass as `before` to page further back")
     version: int
     action: str = Field(description="created | updated | status_reported")
     changes: dict[str, Any]

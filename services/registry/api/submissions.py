@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
@@ -23,7 +25,7 @@ async def list_submissions(
     kind: ReportKind | None = None,
     period: str | None = Query(None, max_length=40, examples=["2025-H1"]),
     limit: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
-    cursor: str | None = Query(None, max_length=100, description="The id of the last item of the previous page"),
+    cursor: uuid.UUID | None = Query(None, description="The id of the last item of the previous page"),
     registry: Registry = Depends(get_registry),
     _: Principal = Depends(require_scope("registry:read")),
 ) -> Page[SubmissionOut]:

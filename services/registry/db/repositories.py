@@ -121,13 +121,13 @@ class CooperativeRepository:
         return stmt
 
     async def page(
-        self, f: CooperativeFilter, *, sort: str, descending: bool, limit: int, after: tuple[Any, str] | None
+        self, f: CooperativeFilter, *, sort: str, descending: bool, limit: int, after: tuple[Any, uuid.UUID] | None
     ) -> Sequence[Cooperative]:
         column = SORTS[sort]
         stmt = self._filtered(f)
         if after is not None:
             key = tuple_(column, Cooperative.id)
-            bound = tuple_(literal(after[0], type_=column.type), literal(uuid.UUID(after[1])))
+            bound = tuple_(literal(after[0], type_=column.type), literal(after[1]))
             stmt = stmt.where(key < bound if descending else key > bound)
         order = (column.desc(), Cooperative.id.desc()) if descending else (column.asc(), Cooperative.id.asc())
         return (await self.session.scalars(stmt.order_by(*order).limit(limit))).all()
@@ -143,11 +143,12 @@ class StatusReportRepository:
     async def get(self, report_id: uuid.UUID) -> StatusReport | None:
         return await self.session.get(StatusReport, report_id)
 
-    async def history(self, cooperative_id: uuid.UUID) -> Sequence[StatusReport]:
+    async def history(self, cooperative_id: uuid.UUID, limit: int | None = None) -> Sequence[StatusReport]:
         stmt = (
             select(StatusReport)
             .where(StatusReport.cooperative_id == cooperative_id)
             .order_by(StatusReport.as_of.desc(), StatusReport.revision.desc())
+            .limit(limit)
         )
         return (await self.session.scalars(stmt)).all()
 
@@ -179,12 +180,17 @@ class ChangeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def history(self, cooperative_id: uuid.UUID) -> Sequence[CooperativeChange]:
+    async def history(
+        self, cooperative_id: uuid.UUID, *, limit: int | None = None, before: int | None = None
+    ) -> Sequence[CooperativeChange]:
         stmt = (
             select(CooperativeChange)
             .where(CooperativeChange.cooperative_id == cooperative_id)
             .order_by(CooperativeChange.id.desc())
+            .limit(limit)
         )
+        if before is not None:
+            stmt = stmt.where(CooperativeChange.id < before)
         return (await self.session.scalars(stmt)).all()
 
 
@@ -193,7 +199,7 @@ class SubmissionRepository:
         self.session = session
 
     async def list(
-        self, *, agency: str | None, kind: str | None, period: str | None, limit: int, after: str | None
+        self, *, agency: str | None, kind: str | None, period: str | None, limit: int, after: uuid.UUID | None
     ) -> Sequence[ReportSubmission]:
         stmt = select(ReportSubmission)
         if agency:
@@ -203,7 +209,7 @@ class SubmissionRepository:
         if period:
             stmt = stmt.where(ReportSubmission.period == period)
         if after:
-            stmt = stmt.where(ReportSubmission.id > uuid.UUID(after))
+            stmt = stmt.where(ReportSubmission.id > after)
         return (await self.session.scalars(stmt.order_by(ReportSubmission.id).limit(limit))).all()
 
 

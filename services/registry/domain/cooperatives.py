@@ -37,7 +37,12 @@ Render = Callable[[Any], dict[str, Any]]
 
 
 def etag_of(coop: Cooperative) -> str:
-    return f'"{coop.id}.v{coop.version}"'
+    return etag(coop.id, coop.version)
+
+
+def etag(cooperative_id: object, version: object) -> str:
+    """Strong ETag naming the version a client read: `"<id>.v<version>"`."""
+    return f'"{cooperative_id}.v{version}"'
 
 
 def _stored(value: Any) -> Any:
@@ -72,17 +77,19 @@ class CooperativeService:
             latest = await StatusReportRepository(session).get(coop.latest_report_id) if coop.latest_report_id else None
             return coop, latest
 
-    async def reports(self, cooperative_id: uuid.UUID) -> list[StatusReport]:
+    async def reports(self, cooperative_id: uuid.UUID, limit: int | None = None) -> list[StatusReport]:
         async with self.sessionmaker() as session:
             if await CooperativeRepository(session).get(cooperative_id) is None:
                 raise NotFound(f"Không tìm thấy HTX {cooperative_id} (cooperative not found)")
-            return list(await StatusReportRepository(session).history(cooperative_id))
+            return list(await StatusReportRepository(session).history(cooperative_id, limit))
 
-    async def changes(self, cooperative_id: uuid.UUID) -> list[CooperativeChange]:
+    async def changes(
+        self, cooperative_id: uuid.UUID, limit: int | None = None, before: int | None = None
+    ) -> list[CooperativeChange]:
         async with self.sessionmaker() as session:
             if await CooperativeRepository(session).get(cooperative_id) is None:
                 raise NotFound(f"Không tìm thấy HTX {cooperative_id} (cooperative not found)")
-            return list(await ChangeRepository(session).history(cooperative_id))
+            return list(await ChangeRepository(session).history(cooperative_id, limit=limit, before=before))
 
     # -- writes -----------------------------------------------------------------------------------------
 
@@ -286,10 +293,8 @@ class CooperativeQuery:
         key = sort.lstrip("-")
         after = None
         if cursor:
-            value, ident = decode_cursor(cursor, sort)
-            if key in ("updated_at", "created_at"):
-                value = datetime.fromisoformat(value)
-            after = (value, ident)
+            parse = datetime.fromisoformat if key in ("updated_at", "created_at") else str
+            after = decode_cursor(cursor, sort, parse)
         async with self.sessionmaker() as session:
             unit_codes = await self._units(session, unit)
             f = CooperativeFilter(

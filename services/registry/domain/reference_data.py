@@ -5,9 +5,10 @@ Runs at every start-up and is idempotent: a second run changes nothing and publi
 
 from __future__ import annotations
 
+import zlib
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry.db.models import Agency, OrgUnit
@@ -22,6 +23,8 @@ async def seed_reference_data(
 ) -> int:
     changed = 0
     async with sessionmaker() as session, session.begin():
+        # Replicas starting together: one seeds, the others wait and then find nothing to do.
+        await session.execute(select(func.pg_advisory_xact_lock(zlib.crc32(b"registry.reference-data"))))
         for seed in UNITS:
             unit = await session.scalar(
                 select(OrgUnit).where(OrgUnit.code == seed.code, OrgUnit.valid_from == valid_from)

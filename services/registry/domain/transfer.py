@@ -36,7 +36,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import Enum
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import insert, select
@@ -47,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.registry.db.models import Cooperative, CooperativeChange, StatusReport
 from services.registry.db.repositories import StatusReportRepository, UnitRepository
 from services.registry.domain.access import authorise_registry_write
-from services.registry.domain.cooperatives import CooperativeQuery, _plain
+from services.registry.domain.cooperatives import CooperativeQuery, _plain, _stored
 from services.registry.domain.inputs import StatusReportCreate
 from services.registry.domain.transfer_checks import (
     RowError,
@@ -250,10 +249,6 @@ def _rows(model: type[Cooperative] | type[StatusReport], objects: list[Any]) -> 
     return [{key: getattr(obj, key) for key in keys} for obj in objects]
 
 
-def _stored(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
-
-
 def _recency(report: StatusReport) -> tuple[date, datetime, int]:
     """The order StatusReportRepository.latest uses."""
     return report.as_of, report.created_at, report.revision
@@ -392,5 +387,3 @@ async def _latest_reports(session: AsyncSession, coops: list[Cooperative]) -> di
 def _chunks(items: list[T]) -> Iterator[list[T]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
-
-
