@@ -17,7 +17,7 @@ from services.indicators.api.schemas import (
     ValueSeries,
 )
 from services.indicators.db.models import IndicatorValue
-from services.indicators.domain.assessment import progress_of, responsible, series
+from services.indicators.domain.assessment import Values, progress_from, responsible, series, unit_values
 from services.indicators.domain.engine import recompute_all
 from services.indicators.domain.periods import normalise, period_end
 from services.indicators.domain.plans import PlanDocument, TargetDef
@@ -32,9 +32,9 @@ DEFAULT_PLAN = "219/KH-UBND"
 
 
 async def _progress(
-    session: AsyncSession, runtime: Runtime, plan: PlanDocument, target: TargetDef, unit: str
+    session: AsyncSession, runtime: Runtime, plan: PlanDocument, target: TargetDef, unit: str, values: Values
 ) -> TargetProgressOut:
-    result = await progress_of(session, plan, target, unit, runtime.clock.today())
+    result = progress_from(plan, target, values, runtime.clock.today())
     lead, coordinating = await responsible(session, plan, target, unit)
     return TargetProgressOut(
         target_id=plan.target_id(target),
@@ -66,7 +66,8 @@ async def progress(
 ) -> ProgressSummary:
     document = await find_plan(runtime, plan)
     async with runtime.sessionmaker() as session:
-        targets = [await _progress(session, runtime, document, t, unit) for t in document.targets]
+        values = await unit_values(session, document, unit)  # one read for every target of the unit
+        targets = [await _progress(session, runtime, document, t, unit, values) for t in document.targets]
     return ProgressSummary(
         plan_code=document.code,
         unit_code=unit,
@@ -88,8 +89,9 @@ async def target_progress(
     target = document.target(target_id)
     if target is None:
         raise NotFound(f"Không tìm thấy chỉ tiêu '{target_id}' (target not found)")
+    unit = unit or document.city_unit
     async with runtime.sessionmaker() as session:
-        return await _progress(session, runtime, document, target, unit or document.city_unit)
+        return await _progress(session, runtime, document, target, unit, await unit_values(session, document, unit))
 
 
 @router.get(
