@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request
+from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.auth.tokens import Principal, TokenVerifier
@@ -15,8 +15,10 @@ bearer = HTTPBearer(auto_error=False, description="JWT bearer token (`make token
 
 
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
-    async def dependency(request: Request) -> Principal:
-        credentials: HTTPAuthorizationCredentials | None = await bearer(request)
+    # Declared through Security(), so OpenAPI shows every operation as bearer-protected.
+    async def dependency(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)
+    ) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
             raise Unauthorized("A bearer token is required", error="invalid_request")
         verifier: TokenVerifier = request.app.state.token_verifier

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -19,7 +20,14 @@ from services.notifications.app import create_app
 from services.notifications.settings import NotificationsSettings
 from shared.auth import mint_token
 from shared.clock import VIETNAM, FixedClock
-from shared.events.contracts import AgencyV1, EventPayload, ReportKind, ReportSubmissionV1, payload_json
+from shared.events.contracts import (
+    AgencyV1,
+    EventPayload,
+    ReportKind,
+    ReportSubmissionV1,
+    TargetStatusV1,
+    payload_json,
+)
 from shared.events.envelope import CloudEvent, encode_data, to_headers
 from shared.service import Runtime
 from shared.settings import AuthSettings
@@ -34,6 +42,7 @@ AGENCY_KINDS: dict[str, str] = {
     **{f"UBND-{d}": "district_committee" for d in DISTRICTS},
 }
 REPORTING = [code for code, kind in AGENCY_KINDS.items() if kind in ("department", "district_committee")]
+PLAN = "219/KH-UBND"
 SOURCES = {"registry": "/htx-monitor/registry", "indicators": "/htx-monitor/indicators"}
 OPERATOR = "notifications:read notifications:write notifications:operator"
 AGENCY_SCOPES = "notifications:read notifications:write"
@@ -71,6 +80,38 @@ def submission(
         submitted_on=on,
         summary_text="Báo cáo kết quả thực hiện Kế hoạch 219/KH-UBND",
         request_id=request_id,
+    )
+
+
+def status(
+    code: str,
+    unit: str,
+    old: str | None,
+    new: str,
+    version: int,
+    *,
+    lead: str,
+    coordinating: list[str],
+    current: str = "38.5",
+    projection: str = "44.2",
+) -> TargetStatusV1:
+    return TargetStatusV1(
+        plan_code=PLAN,
+        target_id=f"{PLAN}:{code}",
+        target_code=code,
+        unit_code=unit,
+        old_status=old,
+        new_status=new,
+        explanation=f"Chỉ tiêu {code}: {new}.",
+        baseline=Decimal("20"),
+        current=Decimal(current),
+        target=Decimal("50"),
+        projection=Decimal(projection),
+        deadline=date(2025, 12, 31),
+        lead_agency=lead,
+        coordinating_agencies=coordinating,
+        version=version,
+        changed_at=datetime(2025, 7, 15, 1, 0, tzinfo=UTC),
     )
 
 
@@ -115,9 +156,9 @@ class Producer:
 async def notifications(
     env: dict[str, str], clock: FixedClock, **settings: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime, Producer]]:
-    """The service in-process with its real lifespan (relay, consumer) but no scheduler loop: tests call
-    `run_once` themselves at the clock's time."""
-    cfg = NotificationsSettings(scheduler_enabled=False, **settings)  # type: ignore[call-arg]
+    """The service in-process with its real lifespan (relay, consumer) but, unless asked, no scheduler loop:
+    tests call `run_once` themselves at the clock's time."""
+    cfg = NotificationsSettings(**{"scheduler_enabled": False, **settings})
     app: FastAPI = create_app(settings=cfg, clock=clock)
     producer = Producer(env["KAFKA_BOOTSTRAP_SERVERS"], env["HTX_TOPIC_PREFIX"])
     await producer.start()

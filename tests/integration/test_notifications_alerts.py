@@ -11,8 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import date
 from typing import Any
 
 import httpx
@@ -21,7 +20,6 @@ from prometheus_client import REGISTRY
 
 from shared.clock import FixedClock
 from shared.events import topics
-from shared.events.contracts import TargetStatusV1
 from shared.infra.stack import Stack
 from tests.integration.alerts_support import (
     AGENCY_KINDS,
@@ -34,45 +32,13 @@ from tests.integration.alerts_support import (
     notifications,
     own_environment,
     scalar,
+    status,
 )
 from tests.integration.kafka_helpers import eventually, header, read_topic
 
 pytestmark = pytest.mark.integration
 
 TODAY = date(2025, 7, 15)
-PLAN = "219/KH-UBND"
-
-
-def status(
-    code: str,
-    unit: str,
-    old: str | None,
-    new: str,
-    version: int,
-    *,
-    lead: str,
-    coordinating: list[str],
-    current: str = "38.5",
-    projection: str = "44.2",
-) -> TargetStatusV1:
-    return TargetStatusV1(
-        plan_code=PLAN,
-        target_id=f"{PLAN}:{code}",
-        target_code=code,
-        unit_code=unit,
-        old_status=old,
-        new_status=new,
-        explanation=f"Chỉ tiêu {code}: {new}.",
-        baseline=Decimal("20"),
-        current=Decimal(current),
-        target=Decimal("50"),
-        projection=Decimal(projection),
-        deadline=date(2025, 12, 31),
-        lead_agency=lead,
-        coordinating_agencies=coordinating,
-        version=version,
-        changed_at=datetime(2025, 7, 15, 1, 0, tzinfo=UTC),
-    )
 
 
 def consumed(outcome: str) -> float:
@@ -164,16 +130,13 @@ async def test_a_target_moving_at_risk_back_and_missed_alerts_the_routed_agencie
     assert opened["SCT"]["id"] != sct["id"] and opened["SCT"]["severity"] == "critical"
 
     # An older version arriving late (a new event id, so the inbox lets it in) changes nothing …
+    applied = grown("applied", consumed("applied"), 1)
     await producer.send(status(target, "92", "at_risk", "off_track", 2, **route), source="indicators")
-    await eventually(grown("applied", consumed("applied"), 1), what="the stale event")
+    await eventually(applied, what="the stale event")
     # … and neither does every event delivered a second time.
+    duplicates = grown("duplicate", consumed("duplicate"), len(producer.sent))
     await producer.resend_all()
-    before = consumed("duplicate")
-    try:
-        await eventually(grown("duplicate", before, len(producer.sent) - 1), what="the duplicates", within=40)
-    finally:
-        print("DEBUG sent", len(producer.sent), "dups", consumed("duplicate") - before, "applied", consumed("applied"))
-        print(await fetch(system.db, "SELECT topic, partition, count(*), max(\"offset\") FROM notifications.inbox GROUP BY 1,2 ORDER BY 1,2"))
+    await eventually(duplicates, what="the duplicates")
 
     alerts = await alerts_of(api, target=target)
     assert sorted((a["agency_code"], a["state"], a["version"]) for a in alerts) == [
@@ -269,7 +232,7 @@ async def test_the_alert_lifecycle_through_the_api(system: System) -> None:
     url = f"/v1/alerts/{sct['id']}"
     assert (await api.post(url + "/acknowledge")).status_code == 401
     assert (await api.post(url + "/acknowledge", headers=auth("SCT", "notifications:read"))).status_code == 403
-    assert (await api.post(url + "/acknowledge", headers=auth("LMHTX"))).status_code == 403
+    assert (await api.post(url + "/acknowledge", headers=auth("LMHTX"))).status_code == 404  # not LMHTX's
     acked = await api.post(url + "/acknowledge", headers=auth("SCT"))
     assert acked.status_code == 200, acked.text
     assert acked.json()["state"] == "acknowledged" and acked.json()["acknowledged_by"] == "SCT/sct-officer"

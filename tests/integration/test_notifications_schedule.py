@@ -38,6 +38,7 @@ from tests.integration.alerts_support import (
     notifications,
     scalar,
     second_runtime,
+    status,
     submission,
 )
 from tests.integration.kafka_helpers import eventually
@@ -297,9 +298,31 @@ async def test_report_requests_are_checked_and_idempotent(isolated_env: dict[str
         )  # the request; annual 2025, H1 and annual 2026
 
 
-async def test_target_deadlines_and_re_reminders(isolated_env: dict[str, str]) -> None:
-    from tests.integration.test_notifications_alerts import status
+async def test_the_scheduler_worker_runs_by_itself_in_every_replica(isolated_env: dict[str, str]) -> None:
+    db = isolated_env["DATABASE_URL"]
+    clock = FixedClock(at_vietnam(date(2025, 5, 20)))
+    fast = {"scheduler_enabled": True, "scheduler_interval_seconds": 0.2}
+    async with notifications(isolated_env, clock, **fast) as (_, _, producer):
+        for code in AGENCY_KINDS:
+            await producer.send(agency_event(code))
 
+        async def obligations() -> bool:
+            return await scalar(db, "SELECT count(*) FROM notifications.deadlines") == len(REPORTING) * 4
+
+        await eventually(obligations, what="the obligations")
+        assert await scalar(db, "SELECT count(*) FROM notifications.alerts") == 0
+        clock.set(at_vietnam(date(2025, 5, 26)))  # 14 days before 09/06: every reporting agency is reminded
+
+        async def reminded() -> bool:
+            return await scalar(db, "SELECT count(*) FROM notifications.scheduled_sends") == len(REPORTING)
+
+        await eventually(reminded, what="the worker to send the 14-day reminders")
+        await asyncio.sleep(1.0)  # a few more passes send nothing more
+        assert await scalar(db, "SELECT count(*) FROM notifications.alerts") == len(REPORTING)
+        assert await scalar(db, "SELECT count(*) FROM notifications.outbox") == len(REPORTING)
+
+
+async def test_target_deadlines_and_re_reminders(isolated_env: dict[str, str]) -> None:
     db = isolated_env["DATABASE_URL"]
     clock = FixedClock(at_vietnam(date(2025, 6, 1)))
     async with notifications(isolated_env, clock) as (api, runtime, producer):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.api.alert_schemas import AlertKind, AlertOut, AlertState
 from services.notifications.db.models import Alert
-from services.notifications.domain.access import READ, WRITE, is_operator, require_act_for
+from services.notifications.domain.access import READ, WRITE, is_operator, may_act_for, require_act_for
 from services.notifications.domain.alerts import ACKNOWLEDGED, Alerts, check_version, etag_of
 from shared.auth import Principal, require_scope
 from shared.errors import NotFound
@@ -22,8 +22,8 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 SORT = "opened_at_desc"
 PROBLEMS: dict[int | str, dict[str, str]] = {
     401: {"description": "No or invalid bearer token"},
-    403: {"description": "Missing scope, or not the alert's agency"},
-    404: {"description": "No such alert"},
+    403: {"description": "Missing scope, or (list) another agency named in `agency`"},
+    404: {"description": "No such alert, or another agency's alert"},
 }
 
 
@@ -58,8 +58,7 @@ async def list_alerts(
         if value is not None:
             query = query.where(column == value)
     if cursor:
-        value, ident = decode_cursor(cursor, SORT)
-        at, after = datetime.fromisoformat(str(value)), uuid.UUID(ident)
+        at, after = decode_cursor(cursor, SORT, lambda value: datetime.fromisoformat(str(value)))
         query = query.where(or_(Alert.opened_at < at, and_(Alert.opened_at == at, Alert.id < after)))
     query = query.order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(limit + 1)
     async with runtime.sessionmaker() as session:
@@ -72,9 +71,9 @@ async def list_alerts(
 async def _own_alert(session: AsyncSession, principal: Principal, alert_id: uuid.UUID, *, lock: bool) -> Alert:
     query = select(Alert).where(Alert.id == alert_id)
     alert = await session.scalar(query.with_for_update() if lock else query)
-    if alert is None:
+    if alert is None or not may_act_for(principal, alert.agency_code):
+        # Another agency's alert is "not found", as in the inbox: an id reveals nothing about other agencies.
         raise NotFound(f"Không tìm thấy cảnh báo '{alert_id}' (alert not found)")
-    require_act_for(principal, alert.agency_code, field="alert_id")
     return alert
 
 

@@ -99,8 +99,7 @@ async def list_deadlines(
     if state is not None:
         query = query.where(state_filter(state, today, window))
     if cursor:
-        value, ident = decode_cursor(cursor, SORT)
-        on, after = date.fromisoformat(str(value)), uuid.UUID(ident)
+        on, after = decode_cursor(cursor, SORT, lambda value: date.fromisoformat(str(value)))
         query = query.where(or_(Deadline.due_on > on, and_(Deadline.due_on == on, Deadline.id > after)))
     query = query.order_by(Deadline.due_on, Deadline.id).limit(limit + 1)
     async with runtime.sessionmaker() as session:
