@@ -198,6 +198,11 @@ async def test_the_demo_registry_gives_exactly_the_oracle_numbers(demo: System) 
         assert _d(yes_no["current"]) == models
         assert yes_no["status"] == ("achieved" if models >= 1 else "not_achieved")
         assert yes_no["lead_agency"] == f"UBND-{district}"
+    [city_view] = [t for t in progress["92"] if t["target_code"] == "III.3.a"]  # every district, seen from the city
+    reached = sum(1 for d in DISTRICTS if truth[(d, latest)]["model_count"] >= 1)
+    assert _d(city_view["current"]) == reached
+    assert _d(city_view["target"]) == len(DISTRICTS)
+    assert city_view["status"] == ("achieved" if reached == len(DISTRICTS) else "not_achieved")
     statuses = {t["target_code"]: t["status"] for t in progress["92"]}
     assert "achieved" in statuses.values() and {"at_risk", "off_track"} & set(statuses.values()), statuses
 

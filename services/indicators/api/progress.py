@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
@@ -17,7 +18,15 @@ from services.indicators.api.schemas import (
     ValueSeries,
 )
 from services.indicators.db.models import IndicatorValue
-from services.indicators.domain.assessment import Values, progress_from, responsible, series, unit_values
+from services.indicators.domain.aggregation import districts
+from services.indicators.domain.assessment import (
+    Values,
+    across_districts,
+    progress_from,
+    responsible,
+    series,
+    unit_values,
+)
 from services.indicators.domain.engine import recompute_all
 from services.indicators.domain.periods import normalise, period_end
 from services.indicators.domain.plans import PlanDocument, TargetDef
@@ -34,7 +43,12 @@ DEFAULT_PLAN = "219/KH-UBND"
 async def _progress(
     session: AsyncSession, runtime: Runtime, plan: PlanDocument, target: TargetDef, unit: str, values: Values
 ) -> TargetProgressOut:
-    result = progress_from(plan, target, values, runtime.clock.today())
+    goal = target.threshold
+    if target.scope == "each_district" and unit == plan.city_unit:
+        result = await across_districts(session, plan, target, runtime.clock.today())
+        goal = Decimal(len(await districts(session, plan.city_unit)))  # every district
+    else:
+        result = progress_from(plan, target, values, runtime.clock.today())
     lead, coordinating = await responsible(session, plan, target, unit)
     return TargetProgressOut(
         target_id=plan.target_id(target),
@@ -48,7 +62,7 @@ async def _progress(
         baseline_on=result.baseline.on if result.baseline else None,
         current=result.current.value if result.current else None,
         current_on=result.current.on if result.current else None,
-        target=target.threshold,
+        target=goal,
         projection=result.projection,
         deadline=target.deadline,
         lead_agency=lead,

@@ -192,3 +192,20 @@ async def assess(
 
 def _v(point: Point | None) -> Decimal | None:
     return point.value if point is not None else None
+
+
+async def across_districts(session: AsyncSession, plan: PlanDocument, target: TargetDef, today: date) -> Progress:
+    """A per-district target seen from the city: achieved only when every district has achieved it."""
+    units = await districts(session, plan.city_unit)
+    results = {unit: progress_from(plan, target, await unit_values(session, plan, unit), today) for unit in units}
+    behind = sorted(unit for unit, result in results.items() if result.status != "achieved")
+    if units and not behind:
+        status = "achieved"
+    else:
+        status = "missed" if today > target.deadline else "not_achieved"
+    reached = Decimal(len(units) - len(behind))
+    explanation = (
+        f"{STATUS_VI[status].capitalize()} ({status}): {reached}/{len(units)} quận, huyện đạt chỉ tiêu "
+        f"{target.code}" + (f"; chưa đạt: {', '.join(behind)}" if behind else "") + "."
+    )
+    return Progress(status, None, None, Point(today, reached), None, explanation)
