@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 AGENCY ?= SNN
 SCOPE  ?= registry:read registry:write indicators:read indicators:admin notifications:read notifications:write
 
-.PHONY: install run test test-unit lint typecheck fmt migrate token clean
+.PHONY: install run test test-unit lint typecheck fmt migrate token recompute clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ migrate: install
 
 token: install  ## make token AGENCY=UBND-916 SCOPE="registry:read"
 	@$(PY) -m shared.auth token --agency "$(AGENCY)" --scope "$(SCOPE)"
+
+recompute: install  ## rebuild the indicators from their projection and report any difference (DATABASE_URL)
+	$(PY) -m services.indicators.workers.recompute
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -205,6 +207,21 @@ async def test_the_demo_registry_gives_exactly_the_oracle_numbers(demo: System) 
     assert city_view["status"] == ("achieved" if reached == len(DISTRICTS) else "not_achieved")
     statuses = {t["target_code"]: t["status"] for t in progress["92"]}
     assert "achieved" in statuses.values() and {"at_risk", "off_track"} & set(statuses.values()), statuses
+
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.indicators.workers.recompute",
+        "--no-publish",
+        env={**os.environ, **s.env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await cli.communicate()
+    assert cli.returncode == 0, err.decode()[-2000:]
+    [line] = [json.loads(x) for x in out.decode().splitlines() if x.strip()]
+    assert line["differences"] == []
+    assert line["cooperatives"] > 150
 
     recomputed = await s.indicators.post("/v1/recompute", headers=auth("SNN", READ))
     assert recomputed.status_code == 200, recomputed.text
