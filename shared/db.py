@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import asyncpg
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger(__name__)
 
 # Stable constraint names, so Alembic autogenerate and hand-written migrations agree.
 NAMING_CONVENTION = {
@@ -46,3 +52,28 @@ def create_engine(url: str, *, pool_size: int = 10, application_name: str = "htx
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def listen_forever(dsn: str, channel: str, wake: asyncio.Event, *, what: str) -> None:
+    """Hold a LISTEN connection on `channel` and set `wake` on every NOTIFY, until cancelled.
+
+    Reconnects after a database restart, and sets `wake` after each (re)connect so the caller catches up on
+    whatever was committed while nobody listened. Callers keep a polling safety net for the gaps.
+    """
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            lost = asyncio.Event()
+            conn = await asyncpg.connect(dsn, timeout=10)
+            conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+            await conn.add_listener(channel, lambda *_: wake.set())
+            wake.set()
+            await lost.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.info("%s: LISTEN connection lost; reconnecting", what, exc_info=True)
+        finally:
+            if conn is not None and not conn.is_closed():
+                conn.terminate()  # no await: this also runs while the task is being cancelled
+        await asyncio.sleep(1.0)

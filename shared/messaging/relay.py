@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import Row, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db import listen_forever
 from shared.events.envelope import CloudEvent, encode_data, to_headers
 from shared.messaging.kafka import SEND_TIMEOUT_SECONDS
 from shared.messaging.outbox import notify_channel
@@ -116,7 +116,14 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish on every NOTIFY (and every `poll_seconds` as a safety net) until :meth:`stop`."""
-        listener = asyncio.create_task(self._listen(), name=f"{self.service}-outbox-listen")
+        listener = (
+            asyncio.create_task(
+                listen_forever(self.listen_dsn, self.channel, self._wake, what=f"{self.service} outbox relay"),
+                name=f"{self.service}-outbox-listen",
+            )
+            if self.listen_dsn
+            else None
+        )
         backoff = 0.5
         try:
             while not self._stopping.is_set():
@@ -133,8 +140,9 @@ class OutboxRelay:
                     continue
                 await self._sleep(self.poll_seconds, wake=True)
         finally:
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
 
     async def _sleep(self, seconds: float, *, wake: bool = False) -> None:
         """Sleep until `seconds` pass, :meth:`stop` is called, or (with `wake`) a NOTIFY arrives."""
@@ -145,32 +153,6 @@ class OutboxRelay:
         finally:
             for waiter in waiters:
                 waiter.cancel()
-
-    async def _listen(self) -> None:
-        """Hold a LISTEN connection, reconnecting after database restarts; polling covers the gaps."""
-        if not self.listen_dsn:
-            return
-        while not self._stopping.is_set():
-            conn: asyncpg.Connection | None = None
-            try:
-                lost = asyncio.Event()
-                conn = await asyncpg.connect(self.listen_dsn, timeout=10)
-                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                await conn.add_listener(self.channel, self._on_notify)
-                self._wake.set()  # catch up on anything committed while we were not listening
-                await lost.wait()
-                await asyncio.sleep(1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.info("outbox LISTEN connection lost; reconnecting", exc_info=True)
-                await asyncio.sleep(1.0)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    await conn.close(timeout=2)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
 
     def stop(self) -> None:
         self._stopping.set()

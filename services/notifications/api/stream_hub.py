@@ -15,11 +15,11 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications.db.models import StreamEvent
 from services.notifications.domain.stream import STREAM_CHANNEL, events_after, head, sequence_pending
+from shared.db import listen_forever
 from shared.errors import DomainError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -169,21 +169,4 @@ class StreamHub:
                 subscriber.closed = True
 
     async def _listen(self) -> None:
-        """Hold the LISTEN connection, reconnecting when it drops; the poll covers the gaps."""
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                lost = asyncio.Event()
-                conn = await asyncpg.connect(self.listen_dsn, timeout=10)
-                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                await conn.add_listener(STREAM_CHANNEL, lambda *_: self._wake.set())
-                self._wake.set()  # catch up on anything committed while we were not listening
-                await lost.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.info("stream LISTEN connection lost; reconnecting", exc_info=True)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()  # no await: this also runs while the hub is being cancelled
-            await asyncio.sleep(1.0)
+        await listen_forever(self.listen_dsn, STREAM_CHANNEL, self._wake, what="notifications stream")
