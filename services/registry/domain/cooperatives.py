@@ -61,6 +61,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def new_cooperative(data: CooperativeCreate, now: datetime) -> tuple[Cooperative, dict[str, Any]]:
+    """The row for a new cooperative (name in NFC with single spaces, folded search key, version 1), and the
+    fields as stored, for the audit trail. Shared by the API's create and the file import."""
+    fields = data.model_dump()
+    fields["name"] = normalise_name(fields["name"])
+    coop = Cooperative(
+        id=uuid.uuid4(),
+        search_name=fold(fields["name"]),
+        version=1,
+        created_at=now,
+        updated_at=now,
+        latest_report_id=None,
+        classification=None,
+        is_model=None,
+        **{k: _stored(v) for k, v in fields.items()},
+    )
+    return coop, fields
+
+
 class CooperativeService:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock) -> None:
         self.sessionmaker = sessionmaker
@@ -115,16 +134,7 @@ class CooperativeService:
         now = self.clock.now()
         await self._require_unit(session, data.unit_code)
         await authorise_registry_write(session, principal, {data.unit_code}, self.clock.today())
-        fields = data.model_dump()
-        fields["name"] = normalise_name(fields["name"])
-        coop = Cooperative(
-            id=uuid.uuid4(),
-            search_name=fold(fields["name"]),
-            version=1,
-            created_at=now,
-            updated_at=now,
-            **{k: _stored(v) for k, v in fields.items()},
-        )
+        coop, fields = new_cooperative(data, now)
         session.add(coop)
         await session.flush()  # surfaces a duplicate registration code here, inside the transaction
         self._audit(

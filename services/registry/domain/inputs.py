@@ -19,6 +19,9 @@ PERIOD = re.compile(r"^(19|20)\d{2}(-H[12])?$")
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ContactName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9 +().-]{6,30}$")]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Money = Annotated[int, Field(ge=0, le=10**16, description="VND, integer")]
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
 
@@ -68,14 +71,9 @@ class CooperativeFields(BaseModel):
     sector: Sector
     established_on: date | None = None
     legal_status: LegalStatus = LegalStatus.active
-    contact_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
-    contact_phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9 +().-]{6,30}$")] | None = (
-        None
-    )
-    contact_email: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-        | None
-    ) = None
+    contact_name: ContactName | None = None
+    contact_phone: Phone | None = None
+    contact_email: Email | None = None
 
 
 class CooperativeCreate(CooperativeFields):
@@ -107,14 +105,9 @@ class CooperativeUpdate(BaseModel):
     sector: Sector | None = None
     established_on: date | None = None
     legal_status: LegalStatus | None = None
-    contact_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
-    contact_phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9 +().-]{6,30}$")] | None = (
-        None
-    )
-    contact_email: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-        | None
-    ) = None
+    contact_name: ContactName | None = None
+    contact_phone: Phone | None = None
+    contact_email: Email | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> CooperativeUpdate:

@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.registry.db.models import Cooperative, CooperativeChange, StatusReport
 from services.registry.db.repositories import StatusReportRepository, UnitRepository
 from services.registry.domain.access import authorise_registry_write
-from services.registry.domain.cooperatives import CooperativeQuery, _plain, _stored
+from services.registry.domain.cooperatives import CooperativeQuery, _plain, _stored, new_cooperative
 from services.registry.domain.inputs import StatusReportCreate
 from services.registry.domain.transfer_checks import (
     RowError,
@@ -186,19 +186,7 @@ class CooperativeTransfer:
             coop = change.coop
             if coop is None:
                 assert change.plan.create is not None
-                fields = change.plan.create.model_dump()
-                fields["name"] = normalise_name(fields["name"])
-                coop = Cooperative(
-                    id=uuid.uuid4(),
-                    search_name=fold(fields["name"]),
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                    latest_report_id=None,
-                    classification=None,
-                    is_model=None,
-                    **{k: _stored(v) for k, v in fields.items()},
-                )
+                coop, fields = new_cooperative(change.plan.create, now)
                 new.append(coop)
                 audit(coop, "created", {k: {"old": None, "new": _plain(v)} for k, v in fields.items()})
             elif change.profile:
