@@ -74,12 +74,22 @@ def service_env(migrated_stack: Stack) -> Iterator[Stack]:
 
 
 _STACK_REPORT: list[str] = []
+_FIGURES: list[str] = []
+
+
+def report(line: str) -> None:
+    """A figure for the end of the test output (events, kills, duplicates, requests fuzzed…), e.g. ``[faults] …``."""
+    _FIGURES.append(line)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say which PostgreSQL and Kafka the run used (CI logs must show the Apache Kafka version)."""
+    """Say which PostgreSQL and Kafka the run used (CI logs must show the Apache Kafka version), then the figures."""
     for line in _STACK_REPORT:
         terminalreporter.write_line(line)
+    if _FIGURES:
+        terminalreporter.section("figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
 
 
 DatabaseFactory = Callable[[], Awaitable[str]]

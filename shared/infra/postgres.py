@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -46,6 +47,24 @@ class PostgresInstance:
                 log.warning("pg_ctl stop failed", exc_info=True)
         if self.throwaway:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def halt(self) -> None:
+        """Stop the server but keep its data (fault tests: the database is down until :meth:`resume`)."""
+        if self.impl != "embedded":
+            raise RuntimeError("cannot stop an external PostgreSQL")
+        self._pg_ctl("-w", "-m", "fast", "stop")
+
+    def resume(self) -> None:
+        """Start a halted server again with the options it last ran with (same port, socket and settings)."""
+        if self.impl != "embedded" or self.data_dir is None:
+            raise RuntimeError("cannot start an external PostgreSQL")
+        # postmaster.opts is what `pg_ctl restart` reuses: the binary, then its quoted arguments.
+        options = shlex.split((self.data_dir / "postmaster.opts").read_text())[1:]
+        if "-D" in options:
+            at = options.index("-D")
+            del options[at : at + 2]
+        log_file = str(self.log_path) if self.log_path is not None else os.devnull
+        self._pg_ctl("-w", "-l", log_file, "-o", shlex.join(options), "start")
 
     def restart(self) -> None:
         """Stop and start on the same data directory and socket (used by fault tests)."""
