@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 AGENCY ?= SNN
 SCOPE  ?= registry:read registry:write indicators:read indicators:admin notifications:read notifications:write
 
-.PHONY: install run test test-unit lint typecheck fmt migrate token recompute clean
+.PHONY: install run test test-unit lint typecheck fmt migrate token recompute bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ token: install  ## make token AGENCY=UBND-916 SCOPE="registry:read"
 
 recompute: install  ## rebuild the indicators from their projection and report any difference (DATABASE_URL)
 	$(PY) -m services.indicators.workers.recompute
+
+bench: install  ## benchmark against raw floors (ARGS=--quick: < 3 min); results in bench/results/
+	$(PY) -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

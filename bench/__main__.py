@@ -1,0 +1,177 @@
+"""`python -m bench [--quick] [--only ...] [--profile]`: run the benchmark, print the table, write the results.
+
+Starts its own throw-away PostgreSQL + Kafka (shared.infra.stack, like the tests), migrates, runs the three
+services as separate processes on loopback ports, runs the scenarios and writes
+`bench/results/<UTC timestamp>[-quick].json` and `.md`. Every loop is bounded by a duration or a count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shlex
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import floors, report, scenarios
+from bench.system import seed_cooperatives, start_system, stop_system
+from bench.util import load_average, machine
+from bench.workload import cooperative_status_event, record_of
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCENARIOS = ("floors", "write", "consumers", "e2e", "scale")
+
+QUICK: dict[str, Any] = {
+    "per_district": 6,
+    "round_trip_messages": 2000,
+    "latency_samples": 100,
+    "pg_seconds": 2.0,
+    "concurrencies": [1, 8, 32],
+    "write_seconds": 3.0,
+    "drain_events": 1000,
+    "rates": [50, 200],
+    "e2e_seconds": 8.0,
+    "sizes": [1_000, 10_000],
+    "import_rows": 500,
+    "incremental_samples": 15,
+}
+FULL: dict[str, Any] = {
+    "per_district": 20,
+    "round_trip_messages": 10_000,
+    "latency_samples": 300,
+    "pg_seconds": 5.0,
+    "concurrencies": [1, 4, 16, 64],
+    "write_seconds": 8.0,
+    "drain_events": 3000,
+    "rates": [50, 100, 200, 350, 500],
+    "e2e_seconds": 20.0,
+    "sizes": [1_000, 10_000, 100_000],
+    "import_rows": 2000,
+    "incremental_samples": 40,
+}
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller and shorter (< 3 min)")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run only these scenarios")
+    parser.add_argument(
+        "--profile", action="store_true", help="run the indicators service under pyinstrument (text report saved)"
+    )
+    parser.add_argument("--no-save", action="store_true", help="print only; write no results file")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = QUICK if args.quick else FULL
+    chosen = set(args.only or SCENARIOS)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    results: dict[str, Any] = {
+        "started_at": stamp,
+        "quick": args.quick,
+        "command": "python -m bench " + shlex.join(sys.argv[1:]),
+        "config": cfg,
+        "machine": machine(),
+        "load_average": {"start": load_average()},
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="htx-bench-"))
+    profile_path = RESULTS / f"{stamp}-indicators-profile.txt" if args.profile else None
+    started = time.perf_counter()
+    print(f"load average at start: {results['load_average']['start']}", flush=True)
+    system = await start_system(workdir, profile_indicators=profile_path)
+    try:
+        pg_version = await system.sql("SHOW server_version")
+        results["infra"] = {
+            "kafka": f"{system.stack.kafka.impl} {system.stack.kafka.version}",
+            "postgres": f"{system.stack.postgres.impl} {pg_version}",
+            "service_logs": str(workdir),
+        }
+        print(f"infra: {results['infra']}", flush=True)
+        await seed_cooperatives(system, cfg["per_district"])
+        await system.wait_drained(timeout=240)
+        sample = cooperative_status_event(random.Random(1), system_uuid(), 3, "926")
+        _, payload, _, _ = record_of(sample, "registry")
+        body = json.loads(payload)["status"]
+
+        if "floors" in chosen or "write" in chosen:
+            print("1. raw floors", flush=True)
+            f: dict[str, Any] = {}
+            f["kafka_round_trip"] = await floors.kafka_round_trip(
+                system.bootstrap, payload, messages=cfg["round_trip_messages"], latency_samples=cfg["latency_samples"]
+            )
+            for c in (1, 10):
+                f[f"asyncpg_insert_c{c}"] = await floors.asyncpg_inserts(
+                    system.database_url, body, concurrency=c, duration=cfg["pg_seconds"]
+                )
+            results["floors"] = f
+            print(f"  {json.dumps(f)}", flush=True)
+        if "write" in chosen:
+            print("2. write path", flush=True)
+            bare = floors.BareApp(system.database_url, str(workdir / "bare_app.log"))
+            await bare.start()
+            try:
+                if system.sampler:
+                    system.sampler.mark("write-path")
+                results["write_path"] = await scenarios.write_path(
+                    system, bare, concurrencies=cfg["concurrencies"], duration=cfg["write_seconds"]
+                )
+            finally:
+                bare.stop()
+        if "consumers" in chosen:
+            print("consumers draining a pre-filled topic", flush=True)
+            results["consumers"] = await scenarios.consumer_drain(system, events=cfg["drain_events"])
+        if "e2e" in chosen:
+            print("3. end to end", flush=True)
+            results["end_to_end"] = await scenarios.end_to_end(system, rates=cfg["rates"], duration=cfg["e2e_seconds"])
+        if "scale" in chosen:
+            print("4. scale", flush=True)
+            results["scale"] = await scenarios.scale(
+                system,
+                sizes=cfg["sizes"],
+                import_rows=cfg["import_rows"],
+                incremental_samples=cfg["incremental_samples"],
+            )
+        results["inbox_messages"] = await system.sql("SELECT count(*) FROM notifications.inbox_messages")
+        results["dead_letters_note"] = "see service logs for 'event sent to DLQ'"
+    finally:
+        if system.sampler:
+            results["peak_rss_mb"] = system.sampler.peaks_mb()
+        await asyncio.to_thread(stop_system, system)
+    results["duration_s"] = round(time.perf_counter() - started, 1)
+    results["load_average"]["end"] = load_average()
+    results["targets"] = report.targets(results)
+    results["ratios"] = report.ratios(results)
+    if profile_path is not None:
+        results["profile"] = str(profile_path.relative_to(RESULTS.parent.parent))
+    return results
+
+
+def system_uuid() -> Any:
+    import uuid
+
+    return uuid.uuid4()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    results = asyncio.run(run(args))
+    text = report.markdown(results)
+    print()
+    print(text)
+    if not args.no_save:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        name = results["started_at"] + ("-quick" if args.quick else "")
+        (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        (RESULTS / f"{name}.md").write_text(text)
+        print(f"results: bench/results/{name}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,577 @@
+"""Scenarios 2–4: the HTTP write path, the consumers draining a pre-filled topic, end to end, and scale."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import random
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from bench import floors
+from bench.http import closed_loop
+from bench.system import System, registration_code
+from bench.util import latency_summary
+from bench.workload import (
+    DISTRICTS,
+    cooperative_status_event,
+    end_offsets,
+    partitions_of,
+    produce_all,
+    record_of,
+    status_body,
+    target_status_event,
+    wait_caught_up,
+)
+from shared.db import asyncpg_dsn
+from shared.events import topics
+
+# -- 2. write path -----------------------------------------------------------------------------------------
+
+
+async def write_path(
+    system: System, bare: floors.BareApp, *, concurrencies: list[int], duration: float
+) -> list[dict[str, Any]]:
+    """POST status reports at each concurrency; the bare one-insert endpoint at the same concurrency first.
+
+    The consumers (indicators, notifications) are paused meanwhile, so the figure is the registry's own; they
+    catch up afterwards (the catch-up time is recorded)."""
+    cooperatives = [c for ids in system.plain.values() for c in ids]
+    rng = random.Random(7)
+    bodies = [status_body(rng) for _ in range(500)]
+    rows = []
+    for concurrency in concurrencies:
+        floor = await bare.drive(bodies[0], concurrency=concurrency, duration=duration)
+        for name in ("indicators", "notifications"):
+            system.procs[name].suspend()
+        try:
+
+            def request(i: int) -> tuple[str, str, dict[str, Any]]:
+                coop = cooperatives[i % len(cooperatives)]
+                return (
+                    "POST",
+                    f"/v1/cooperatives/{coop}/status-reports",
+                    {"json": bodies[i % len(bodies)], "headers": system.auth},
+                )
+
+            result = await closed_loop(system.url("registry"), request, concurrency=concurrency, duration=duration)
+        finally:
+            for name in ("indicators", "notifications"):
+                system.procs[name].resume()
+        drained = await system.wait_drained(timeout=240)
+        summary = result.summary()
+        rows.append(
+            {
+                "concurrency": concurrency,
+                "registry": summary,
+                "bare_fastapi": floor,
+                "ratio": _ratio(summary["req_per_s"], floor["req_per_s"]),
+                "consumers_catch_up_s": None if drained is None else round(drained, 2),
+            }
+        )
+        print(
+            f"  write path c={concurrency}: registry {summary['req_per_s']} req/s (p99 {summary['p99_ms']} ms), "
+            f"bare {floor['req_per_s']} req/s → {rows[-1]['ratio']}",
+            flush=True,
+        )
+    return rows
+
+
+def _ratio(value: float | None, floor: float | None) -> float | None:
+    if not value or not floor:
+        return None
+    return round(value / floor, 3)
+
+
+# -- consumers draining a pre-filled topic ----------------------------------------------------------------
+
+
+async def consumer_drain(system: System, *, events: int) -> dict[str, Any]:
+    """Pause a service, pre-fill its input topic, measure the raw aiokafka drain of the same records, resume the
+    service and time until its group has committed them all."""
+    rng = random.Random(11)
+    results: dict[str, Any] = {}
+
+    # Indicators: cooperative-status events, two versions each of events/2 new cooperatives across the districts.
+    coops = [(uuid.uuid4(), DISTRICTS[i % len(DISTRICTS)]) for i in range(events // 2)]
+    indicator_records = [
+        record_of(cooperative_status_event(rng, coop, version, unit), "registry")
+        for version in (1, 2)
+        for coop, unit in coops
+    ]
+    results["indicators"] = await _drain_one(
+        system, "indicators", "htx-indicators", topics.COOPERATIVE_STATUS, indicator_records
+    )
+
+    # Notifications: target-status events alternating missed/achieved on bench targets of every district.
+    pairs = [(f"BENCH.{k}", unit) for k in range(1, 6) for unit in DISTRICTS]
+    notification_records: list[Any] = []
+    version = 0
+    while len(notification_records) < events:
+        version += 1
+        for code, unit in pairs:
+            status = "missed" if version % 2 == 1 else "achieved"
+            notification_records.append(record_of(target_status_event(code, unit, version, status), "indicators"))
+    notification_records = notification_records[:events]
+    results["notifications"] = await _drain_one(
+        system, "notifications", "htx-notifications", topics.TARGET_STATUS, notification_records
+    )
+    return results
+
+
+async def _drain_one(system: System, service: str, group: str, topic: str, records: list[Any]) -> dict[str, Any]:
+    await system.wait_drained(timeout=240)
+    proc = system.procs[service]
+    before = await end_offsets(system.bootstrap, [topic])
+    proc.suspend()
+    try:
+        await produce_all(system.bootstrap, records)
+        after = await end_offsets(system.bootstrap, [topic])
+        raw = await floors.kafka_consume_commit(system.bootstrap, before, after)
+    finally:
+        proc.resume()
+    t0 = time.perf_counter()
+    if system.sampler:
+        system.sampler.mark(f"drain-{service}")
+    seconds = await wait_caught_up(system.bootstrap, group, after, timeout=600)
+    if seconds is None:
+        seconds_s = time.perf_counter() - t0
+        done = False
+    else:
+        seconds_s, done = seconds, True
+    rate = len(records) / seconds_s
+    payload_bytes = sum(len(r[1]) for r in records) // max(1, len(records))
+    row = {
+        "events": len(records),
+        "payload_bytes_avg": payload_bytes,
+        "seconds": round(seconds_s, 2),
+        "completed": done,
+        "events_per_s": round(rate, 1),
+        "raw_consume_commit": raw,
+        "ratio": _ratio(rate, raw["msgs_per_s"]),
+    }
+    print(
+        f"  drain {service}: {row['events_per_s']} ev/s vs raw {raw['msgs_per_s']} msg/s → {row['ratio']}"
+        + ("" if done else " (TIMED OUT)"),
+        flush=True,
+    )
+    return row
+
+
+# -- 3. end to end -----------------------------------------------------------------------------------------
+
+
+class Collector:
+    """Reads the output topics from their end and notes when events about the toggled targets arrive."""
+
+    WATCH = (topics.INDICATOR_VALUES, topics.TARGET_STATUS, topics.ALERTS)
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.arrivals: dict[str, list[tuple[float, str]]] = {}  # district → [(t, stage)]
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
+        await consumer.start()
+        partitions = await partitions_of(consumer, list(self.WATCH))
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await consumer.position(tp)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=50, max_records=1000)
+            now = time.perf_counter()
+            for tp, records in batches.items():
+                for record in records:
+                    data = json.loads(record.value)
+                    stage = None
+                    if tp.topic == topics.INDICATOR_VALUES and data.get("indicator_code") == "model_count":
+                        stage = "value"
+                    elif tp.topic == topics.TARGET_STATUS and data.get("target_code") == "III.3.a":
+                        stage = "target_status"
+                    elif tp.topic == topics.ALERTS and data.get("target_code") == "III.3.a":
+                        stage = "alert"
+                    unit = data.get("unit_code")
+                    if stage and unit in DISTRICTS:
+                        self.arrivals.setdefault(unit, []).append((now, stage))
+
+    def first_after(self, district: str, t0: float, stage: str) -> float | None:
+        for t, s in self.arrivals.get(district, []):
+            if s == stage and t >= t0:
+                return t
+        return None
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        if self._consumer:
+            await self._consumer.stop()
+
+
+async def end_to_end(system: System, *, rates: list[int], duration: float) -> list[dict[str, Any]]:
+    """Open-loop status reports at each rate. One cooperative per district toggles "model cooperative", which
+    flips target III.3.a of its district (achieved ↔ missed): indicator value → target status → alert (+ inbox).
+    Toggles of a district are closed-loop (the next one waits for the alert of the previous, or 10 s), so each
+    observed event belongs to exactly one toggle; the other reports are the background load."""
+    await system.wait_drained(timeout=240)
+    collector = Collector(system.bootstrap)
+    await collector.start()
+    rng = random.Random(5)
+    plain = [c for ids in system.plain.values() for c in ids]
+    rows = []
+    try:
+        async with httpx.AsyncClient(
+            base_url=system.url("registry"),
+            headers=system.auth,
+            timeout=30,
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
+        ) as client:
+            for rate in rates:
+                rows.append(await _one_rate(system, client, collector, plain, rng, rate, duration))
+    finally:
+        await collector.stop()
+    return rows
+
+
+async def _one_rate(
+    system: System,
+    client: httpx.AsyncClient,
+    collector: Collector,
+    plain: list[str],
+    rng: random.Random,
+    rate: int,
+    duration: float,
+) -> dict[str, Any]:
+    await system.wait_drained(timeout=240)
+    if system.sampler:
+        system.sampler.mark(f"e2e-{rate}")
+    http_latencies: list[float] = []
+    http_errors = 0
+    toggles: list[dict[str, Any]] = []
+    in_flight: set[asyncio.Task[None]] = set()
+    busy: dict[str, float] = {}  # district → when its pending toggle was sent
+    max_in_flight = 512
+
+    async def send(coop: str, body: dict[str, Any], toggle: dict[str, Any] | None) -> None:
+        nonlocal http_errors
+        t0 = time.perf_counter()
+        if toggle is not None:
+            toggle["sent"] = t0
+        try:
+            response = await client.post(f"/v1/cooperatives/{coop}/status-reports", json=body)
+            ok = response.status_code == 201
+        except httpx.HTTPError:
+            ok = False
+        t1 = time.perf_counter()
+        if ok:
+            http_latencies.append(t1 - t0)
+            if toggle is not None:
+                toggle["accepted"] = t1
+        else:
+            http_errors += 1
+            if toggle is not None:
+                toggle["failed"] = True
+
+    lag_samples: list[tuple[float, int]] = []
+    start = time.perf_counter()
+    end = start + duration
+    sent = 0
+    next_lag = start
+    while True:
+        now = time.perf_counter()
+        if now >= end:
+            break
+        if now >= next_lag:
+            lag_samples.append((round(now - start, 2), await system.lag("indicators")))
+            next_lag += 1.0
+        due = start + sent / rate
+        if due > now:
+            await asyncio.sleep(min(due - now, 0.05))
+            continue
+        if len(in_flight) >= max_in_flight:
+            await asyncio.sleep(0.001)
+            continue
+        # Settle finished toggles, then pick a district whose last toggle has been seen through.
+        for district, t_sent in list(busy.items()):
+            if collector.first_after(district, t_sent, "alert") is not None or now - t_sent > 10:
+                del busy[district]
+        ready = [d for d in DISTRICTS if d not in busy]
+        toggle = None
+        if ready and sent % 3 == 0:
+            district = rng.choice(ready)
+            system.toggle_state[district] = not system.toggle_state[district]
+            toggle = {"district": district}
+            toggles.append(toggle)
+            busy[district] = now
+            coop = system.toggles[district]
+            body = status_body(rng, is_model=system.toggle_state[district])
+        else:
+            coop = plain[rng.randrange(len(plain))]
+            body = status_body(rng)
+        task = asyncio.create_task(send(coop, body, toggle))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+        sent += 1
+    offered_seconds = time.perf_counter() - start
+    if in_flight:
+        await asyncio.wait(in_flight, timeout=60)
+    t_stop = time.perf_counter()
+    # Lag after the load stops: how long until both consumer groups are idle again.
+    drained = await system.wait_drained(timeout=300)
+    await asyncio.sleep(0.5)
+    stages: dict[str, list[float]] = {"value": [], "target_status": [], "alert": []}
+    missing = 0
+    for toggle in toggles:
+        if toggle.get("failed") or "sent" not in toggle:
+            continue
+        for stage in stages:
+            arrived = collector.first_after(str(toggle["district"]), float(toggle["sent"]), stage)
+            if arrived is None:
+                if stage == "alert":
+                    missing += 1
+                continue
+            stages[stage].append(arrived - float(toggle["sent"]))
+    achieved = sent / offered_seconds
+    lag_end = lag_samples[-1][1] if lag_samples else 0
+    lag_mid = lag_samples[len(lag_samples) // 2][1] if lag_samples else 0
+    sustained = achieved >= 0.95 * rate and drained is not None and (t_stop - start - duration) < 2 and drained < 5
+    row: dict[str, Any] = {
+        "offered_per_s": rate,
+        "achieved_per_s": round(achieved, 1),
+        "seconds": round(offered_seconds, 1),
+        "reports": sent,
+        "http_errors": http_errors,
+        "http": latency_summary(http_latencies),
+        "toggles": len(toggles),
+        "alerts_missing": missing,
+        "report_to_value": latency_summary(stages["value"]),
+        "report_to_target_status": latency_summary(stages["target_status"]),
+        "report_to_alert": latency_summary(stages["alert"]),
+        "indicators_lag_samples": lag_samples,
+        "lag_mid": lag_mid,
+        "lag_end": lag_end,
+        "drain_after_stop_s": None if drained is None else round(drained, 2),
+        "sustained": sustained,
+    }
+    print(
+        f"  e2e {rate}/s: achieved {row['achieved_per_s']}/s, report→alert p50 {row['report_to_alert']['p50_ms']} "
+        f"p99 {row['report_to_alert']['p99_ms']} ms ({len(stages['alert'])} samples, {missing} missing), "
+        f"drain {row['drain_after_stop_s']} s, sustained={sustained}",
+        flush=True,
+    )
+    return row
+
+
+# -- 4. scale ---------------------------------------------------------------------------------------------
+
+
+async def bulk_load_projection(system: System, start: int, count: int, rng: random.Random) -> float:
+    """COPY `count` cooperatives (profile + two half-year reports each) into the indicators projection."""
+    periods = [("2025-H2", "2025-12-31"), ("2026-H1", "2026-06-30")]
+    cooperatives, profiles, snapshots = [], [], []
+    now = datetime.now(UTC)
+    templates = [status_body(rng) for _ in range(64)]
+    for i in range(start, start + count):
+        coop = uuid.UUID(int=(0xB0 << 120) + i)
+        unit = DISTRICTS[i % len(DISTRICTS)]
+        cooperatives.append((coop, 1, f"16{i:08d}", f"HTX Bench {i}", unit, "active", "cultivation", now))
+        profiles.append((coop, "0000-H1", unit, "active", "cultivation"))
+        for period, as_of in periods:
+            body = dict(templates[(i + len(period)) % len(templates)])
+            body.update(period=period, as_of=as_of, report_id=str(uuid.uuid4()))
+            body["farmland_ha"] = str(Decimal(body["farmland_ha"]))
+            snapshots.append(
+                (coop, period, uuid.UUID(body["report_id"]), datetime.fromisoformat(as_of).date(), json.dumps(body))
+            )
+    t0 = time.perf_counter()
+    conn = await asyncpg.connect(asyncpg_dsn(system.database_url))
+    try:
+        async with conn.transaction():
+            await conn.copy_records_to_table(
+                "cooperatives",
+                schema_name="indicators",
+                records=cooperatives,
+                columns=[
+                    "cooperative_id",
+                    "version",
+                    "registration_code",
+                    "name",
+                    "unit_code",
+                    "legal_status",
+                    "sector",
+                    "changed_at",
+                ],
+            )
+            await conn.copy_records_to_table(
+                "profile_history",
+                schema_name="indicators",
+                records=profiles,
+                columns=["cooperative_id", "effective_period", "unit_code", "legal_status", "sector"],
+            )
+            await conn.copy_records_to_table(
+                "status_snapshots",
+                schema_name="indicators",
+                records=snapshots,
+                columns=["cooperative_id", "period", "report_id", "as_of", "data"],
+            )
+    finally:
+        await conn.close()
+    return time.perf_counter() - t0
+
+
+def import_csv(rows: int, rng: random.Random) -> bytes:
+    from services.registry.domain.transfer_columns import HEADERS
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADERS)
+    for i in range(rows):
+        s = status_body(rng)
+        writer.writerow(
+            [
+                registration_code(),
+                f"Hợp tác xã Nông nghiệp Nhập {i}",
+                DISTRICTS[i % len(DISTRICTS)],
+                "Ấp Mỹ Ái, xã Mỹ Khánh",
+                "cultivation",
+                "2015-03-12",
+                "active",
+                "Nguyễn Văn Ba",
+                "0292 3850 123",
+                "",
+                s["as_of"],
+                s["period"],
+                s["members_official"],
+                s["members_associate"],
+                s["charter_capital_vnd"],
+                s["revenue_vnd"],
+                s["farmland_ha"],
+                s["production_value_vnd"],
+                s["classification"],
+                "có" if s["is_model"] else "không",
+                "có" if s["enterprise_linked"] else "không",
+                "",
+                "có" if s["high_tech_or_gap"] else "không",
+                "",
+                "có" if s["ecommerce"] else "không",
+                "",
+                s["ocop_products"],
+                s["managers_total"],
+                s["managers_trained"],
+                s["managers_female"],
+                s["managers_under_35"],
+            ]
+        )
+    return ("\ufeff" + out.getvalue()).encode()
+
+
+async def scale(
+    system: System, *, sizes: list[int], import_rows: int, incremental_samples: int
+) -> list[dict[str, Any]]:
+    from services.indicators.db.models import outbox as indicators_outbox
+    from services.indicators.domain.engine import IndicatorEngine
+    from shared.clock import SystemClock
+    from shared.db import create_engine, make_sessionmaker
+    from shared.messaging.outbox import Outbox
+
+    rng = random.Random(100)
+    engine = create_engine(system.database_url, pool_size=2, application_name="bench-scale")
+    sessions = make_sessionmaker(engine)
+    indicator_engine = IndicatorEngine(Outbox(indicators_outbox, "indicators"), SystemClock())
+    rows = []
+    loaded = 0
+    try:
+        for size in sizes:
+            await system.wait_drained(timeout=300)
+            if system.sampler:
+                system.sampler.mark(f"scale-{size}")
+            existing = int(await system.sql("SELECT count(*) FROM indicators.cooperatives"))
+            to_load = max(0, size - existing)
+            load_seconds = await bulk_load_projection(system, loaded, to_load, rng)
+            loaded += to_load
+            # Bulk import through the registry API (the rows then flow to indicators like any change).
+            content = import_csv(import_rows, rng)
+            async with httpx.AsyncClient(base_url=system.url("registry"), headers=system.auth, timeout=900) as client:
+                t0 = time.perf_counter()
+                response = await client.post(
+                    "/v1/cooperatives/import", files={"file": ("bench.csv", content, "text/csv")}
+                )
+                import_seconds = time.perf_counter() - t0
+                if response.status_code != 200:
+                    raise RuntimeError(f"import failed: {response.status_code} {response.text[:2000]}")
+                imported = response.json()
+                drained = await system.wait_drained(timeout=600)
+                # Full recompute, in the indicators service (so its RSS is the one that counts).
+                t0 = time.perf_counter()
+                recomputed = await client.post(system.url("indicators") + "/v1/recompute")
+                recompute_seconds = time.perf_counter() - t0
+                recomputed.raise_for_status()
+            await system.wait_drained(timeout=300)
+            total = int(await system.sql("SELECT count(*) FROM indicators.cooperatives"))
+            # Incremental: one status event applied through the engine, as the consumer does, in its own transaction.
+            sample_ids = await _sample_cooperatives(system, incremental_samples)
+            costs = []
+            for coop_id, unit, version in sample_ids:
+                event = cooperative_status_event(rng, coop_id, version + 1, unit)
+                t0 = time.perf_counter()
+                async with sessions() as session, session.begin():
+                    await indicator_engine.on_cooperative_status(session, event)
+                costs.append(time.perf_counter() - t0)
+            await system.wait_drained(timeout=300)
+            rss = system.sampler.peaks_mb().get(f"scale-{size}", {}) if system.sampler else {}
+            row = {
+                "cooperatives": total,
+                "bulk_load_seconds": round(load_seconds, 2),
+                "import_rows": imported.get("rows"),
+                "import_seconds": round(import_seconds, 2),
+                "import_rows_per_s": round(import_rows / import_seconds, 1),
+                "import_to_indicators_drained_s": None if drained is None else round(drained, 2),
+                "full_recompute_seconds": round(recompute_seconds, 3),
+                "incremental": latency_summary(costs),
+                "incremental_mean_ms": round(1000 * sum(costs) / len(costs), 2) if costs else None,
+                "recompute_over_incremental": round(recompute_seconds / (sorted(costs)[len(costs) // 2]), 1)
+                if costs
+                else None,
+                "peak_rss_mb": rss,
+            }
+            rows.append(row)
+            print(
+                f"  scale {total}: incremental p50 {row['incremental']['p50_ms']} ms, full recompute "
+                f"{row['full_recompute_seconds']} s (×{row['recompute_over_incremental']}), import "
+                f"{row['import_rows_per_s']} rows/s, RSS {rss}",
+                flush=True,
+            )
+    finally:
+        await engine.dispose()
+    return rows
+
+
+async def _sample_cooperatives(system: System, n: int) -> list[tuple[uuid.UUID, str, int]]:
+    conn = await asyncpg.connect(asyncpg_dsn(system.database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT cooperative_id, unit_code, version FROM indicators.cooperatives TABLESAMPLE SYSTEM (5) LIMIT $1", n
+        )
+        if len(rows) < n:
+            rows = await conn.fetch(
+                "SELECT cooperative_id, unit_code, version FROM indicators.cooperatives ORDER BY random() LIMIT $1", n
+            )
+        return [(r["cooperative_id"], r["unit_code"], r["version"]) for r in rows]
+    finally:
+        await conn.close()

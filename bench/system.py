@@ -1,0 +1,164 @@
+"""The system under test: PostgreSQL + Kafka from shared.infra.stack, migrated, and the three services."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.procs import SERVICES, RssSampler, ServiceProcess, start_service, stop_service, wait_ready
+from bench.workload import DISTRICTS, lag, status_body
+from shared.auth import mint_token
+from shared.db import asyncpg_dsn
+from shared.events import topics
+from shared.infra.stack import Stack, start_stack
+from shared.migrations import upgrade_all
+from shared.settings import AuthSettings
+
+ALL_SCOPES = (
+    "registry:read registry:write indicators:read indicators:admin notifications:read notifications:write "
+    "notifications:operator"
+)
+GROUPS = {
+    "indicators": ("htx-indicators", [topics.COOPERATIVE_STATUS, topics.ORG_UNITS]),
+    "notifications": ("htx-notifications", [topics.AGENCIES, topics.TARGET_STATUS, topics.REPORT_SUBMISSIONS]),
+}
+
+
+@dataclass
+class System:
+    stack: Stack
+    workdir: Path
+    procs: dict[str, ServiceProcess] = field(default_factory=dict)
+    sampler: RssSampler | None = None
+    token: str = ""
+    plain: dict[str, list[str]] = field(default_factory=dict)  # district → cooperative ids (never model)
+    toggles: dict[str, str] = field(default_factory=dict)  # district → the one model cooperative
+    toggle_state: dict[str, bool] = field(default_factory=dict)  # district → its current is_model
+    rng: random.Random = field(default_factory=lambda: random.Random(219))
+
+    @property
+    def database_url(self) -> str:
+        return self.stack.database_url
+
+    @property
+    def bootstrap(self) -> str:
+        return self.stack.bootstrap_servers
+
+    def url(self, service: str) -> str:
+        return self.procs[service].url
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def lag(self, service: str) -> int:
+        group, names = GROUPS[service]
+        return await lag(self.bootstrap, group, names)
+
+    async def wait_drained(self, timeout: float = 180.0) -> float | None:
+        """Seconds until both consumer groups have no lag (None: still lagging after `timeout`)."""
+        start = time.perf_counter()
+        while time.perf_counter() - start < timeout:
+            if await self.lag("indicators") == 0 and await self.lag("notifications") == 0:
+                # The indicators' own events must reach notifications too: check once more after a beat.
+                await asyncio.sleep(0.5)
+                if await self.lag("indicators") == 0 and await self.lag("notifications") == 0:
+                    return time.perf_counter() - start
+            await asyncio.sleep(0.25)
+        return None
+
+    async def sql(self, query: str, *args: Any) -> Any:
+        conn = await asyncpg.connect(asyncpg_dsn(self.database_url))
+        try:
+            return await conn.fetchval(query, *args)
+        finally:
+            await conn.close()
+
+
+async def start_system(workdir: Path, *, profile_indicators: Path | None = None) -> System:
+    stack = await asyncio.to_thread(start_stack, persistent=False)
+    await asyncio.to_thread(upgrade_all, stack.database_url)
+    secret = secrets.token_hex(32)
+    os.environ["HTX_JWT_SECRET"] = secret  # for mint_token in this process
+    env = {
+        **stack.env(),
+        "HTX_JWT_SECRET": secret,
+        "REGISTRY_SEED_DEMO": "false",
+        # The deadline scheduler is time-driven, not load-driven: off, so it adds no noise to the figures.
+        "NOTIFICATIONS_SCHEDULER_ENABLED": "false",
+    }
+    system = System(stack=stack, workdir=workdir)
+    system.token = mint_token(AuthSettings(), agency="SNN", scopes=ALL_SCOPES)
+    system.procs["registry"] = start_service("registry", env, workdir)
+    await wait_ready(system.procs["registry"])
+    for name in SERVICES[1:]:
+        profile = profile_indicators if name == "indicators" else None
+        system.procs[name] = start_service(name, env, workdir, profile_to=profile)
+    for name in SERVICES[1:]:
+        await wait_ready(system.procs[name])
+    system.sampler = RssSampler(system.procs)
+    system.sampler.start()
+    # Reference data (units, agencies) reaches the projections of indicators and notifications.
+    for _ in range(600):
+        units = await system.sql("SELECT count(*) FROM indicators.org_units")
+        agencies = await system.sql("SELECT count(*) FROM notifications.agencies")
+        if units >= 10 and agencies >= 15:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise RuntimeError("reference data did not reach indicators/notifications")
+    return system
+
+
+def stop_system(system: System) -> None:
+    if system.sampler is not None:
+        system.sampler.stop()
+    for name in reversed(list(system.procs)):
+        stop_service(system.procs[name])
+    system.stack.stop()
+
+
+_codes = iter(range(10**8))
+
+
+def registration_code() -> str:
+    return f"17{next(_codes):08d}"
+
+
+async def seed_cooperatives(system: System, per_district: int) -> None:
+    """`per_district` plain cooperatives and one model cooperative per district, each with a first report."""
+    async with httpx.AsyncClient(base_url=system.url("registry"), headers=system.auth, timeout=60) as client:
+        sem = asyncio.Semaphore(8)
+
+        async def create(district: str, is_model: bool) -> str:
+            async with sem:
+                body = {
+                    "registration_code": registration_code(),
+                    "name": f"Hợp tác xã Nông nghiệp Bench {uuid.uuid4().hex[:6]}",
+                    "unit_code": district,
+                    "sector": "cultivation",
+                    "legal_status": "active",
+                }
+                response = await client.post("/v1/cooperatives", json=body)
+                response.raise_for_status()
+                coop_id: str = response.json()["id"]
+                report = await client.post(
+                    f"/v1/cooperatives/{coop_id}/status-reports", json=status_body(system.rng, is_model=is_model)
+                )
+                report.raise_for_status()
+                return coop_id
+
+        for district in DISTRICTS:
+            system.plain[district] = list(await asyncio.gather(*(create(district, False) for _ in range(per_district))))
+            system.toggles[district] = await create(district, True)
+            system.toggle_state[district] = True

@@ -1,0 +1,75 @@
+"""Small helpers shared by the scenarios: percentiles, machine facts, the load average, loopback ports."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psutil
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); None for no samples."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q / 100
+    low, high = math.floor(pos), math.ceil(pos)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, Any]:
+    """p50/p95/p99/max in milliseconds."""
+    return {
+        "samples": len(seconds),
+        "p50_ms": _ms(percentile(seconds, 50)),
+        "p95_ms": _ms(percentile(seconds, 95)),
+        "p99_ms": _ms(percentile(seconds, 99)),
+        "max_ms": _ms(max(seconds) if seconds else None),
+    }
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 2)
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine() -> dict[str, Any]:
+    memory = psutil.virtual_memory()
+    cpu_model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_model": cpu_model,
+        "logical_cores": psutil.cpu_count(logical=True),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "memory_total_mb": round(memory.total / 2**20),
+        "memory_available_mb_at_start": round(memory.available / 2**20),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def monotonic() -> float:
+    return time.perf_counter()
