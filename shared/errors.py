@@ -14,8 +14,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared import tracing
+from shared.openapi import document_problems
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +144,21 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's), for `Allow`."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\x00"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     titles = {
         404: "Không tìm thấy (not found)",
         405: "Phương thức không được hỗ trợ (method not allowed)",
@@ -155,7 +170,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         titles.get(exc.status_code, "HTTP error"),
         str(exc.detail),
         request,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
 
 
@@ -171,6 +186,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    document_problems(app)  # the problem responses these handlers render, in the app's OpenAPI document
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -41,6 +41,9 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid input (problem+json naming each field)"},
 }
 
+# Text that reaches SQL: PostgreSQL text cannot hold NUL, and no name contains a control character.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+
 Sort = Literal[
     "name", "-name", "registration_code", "-registration_code", "updated_at", "-updated_at", "created_at", "-created_at"
 ]
@@ -64,6 +67,7 @@ async def list_cooperatives(
         None,
         min_length=1,
         max_length=100,
+        pattern=NO_CONTROL_CHARACTERS,
         description="Tìm theo tên, không phân biệt dấu",
         examples=["hop tac xa my khanh"],
     ),
@@ -108,7 +112,7 @@ async def create_cooperative(
     return response
 
 
-@router.get("/{cooperative_id}", response_model=CooperativeOut, responses={404: {}, **PROBLEMS})
+@router.get("/{cooperative_id:uuid}", response_model=CooperativeOut, responses={404: {}, **PROBLEMS})
 async def get_cooperative(
     cooperative_id: uuid.UUID,
     response: Response,
@@ -121,7 +125,7 @@ async def get_cooperative(
 
 
 @router.patch(
-    "/{cooperative_id}",
+    "/{cooperative_id:uuid}",
     response_model=CooperativeOut,
     summary="Cập nhật HTX (update; needs If-Match)",
     responses={404: {}, 412: {"description": "Stale ETag"}, 428: {"description": "If-Match missing"}, **PROBLEMS},
@@ -139,7 +143,9 @@ async def update_cooperative(
     return JSONResponse(body, headers={"ETag": etag(body["id"], body["version"])})
 
 
-@router.get("/{cooperative_id}/status-reports", response_model=list[StatusReportOut], responses={404: {}, **PROBLEMS})
+@router.get(
+    "/{cooperative_id:uuid}/status-reports", response_model=list[StatusReportOut], responses={404: {}, **PROBLEMS}
+)
 async def list_status_reports(
     cooperative_id: uuid.UUID,
     limit: int = Query(MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Newest first"),
@@ -150,7 +156,7 @@ async def list_status_reports(
 
 
 @router.post(
-    "/{cooperative_id}/status-reports",
+    "/{cooperative_id:uuid}/status-reports",
     status_code=201,
     response_model=StatusReportOut,
     summary="Báo cáo tình hình HTX (add a status report)",
@@ -174,7 +180,7 @@ async def create_status_report(
 
 
 @router.get(
-    "/{cooperative_id}/history",
+    "/{cooperative_id:uuid}/history",
     response_model=list[ChangeOut],
     summary="Ai đã sửa gì, khi nào",
     responses={404: {}, **PROBLEMS},

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Depends, Query
 
 from services.registry.api.dependencies import Registry, get_registry
 from services.registry.api.schemas import AgencyOut, UnitOut
 from services.registry.db.repositories import AgencyRepository, UnitRepository
+from services.registry.domain.inputs import Day
 from shared.auth import Principal, require_scope
 from shared.errors import NotFound
 
 router = APIRouter(tags=["reference data"])
+
 READ = require_scope("registry:read")
 
 
 @router.get("/org-units", response_model=list[UnitOut], summary="Đơn vị hành chính (administrative units)")
 async def list_units(
-    on: date | None = Query(None, description="Units valid on this date (default: today, Vietnam time)"),
+    on: Day | None = Query(None, description="Units valid on this date (default: today, Vietnam time)"),
     level: str | None = Query(None, max_length=30, examples=["rural_district"]),
     parent: str | None = Query(None, max_length=20, examples=["92"]),
     registry: Registry = Depends(get_registry),
@@ -32,7 +32,7 @@ async def list_units(
 @router.get("/org-units/{code}", response_model=UnitOut, responses={404: {}})
 async def get_unit(
     code: str,
-    on: date | None = Query(None),
+    on: Day | None = Query(None),
     registry: Registry = Depends(get_registry),
     _: Principal = Depends(READ),
 ) -> UnitOut:

@@ -8,7 +8,18 @@ from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    JsonValue,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from shared.events.contracts import Classification, LegalStatus, ReportKind, Sector
 
@@ -16,10 +27,23 @@ from shared.events.contracts import Classification, LegalStatus, ReportKind, Sec
 REGISTRATION_CODE = re.compile(r"^\d{10}(-\d{3})?$")
 PERIOD = re.compile(r"^(19|20)\d{2}(-H[12])?$")
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ContactName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+# No control characters in text (PostgreSQL text cannot hold NUL); the pattern puts that in the OpenAPI schema.
+TEXT = r"^[^\x00-\x1f\x7f]*$"
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300, pattern=TEXT)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=TEXT)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=TEXT)]
+ContactName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=TEXT)]
+
+
+def _iso_day(value: object) -> object:
+    # The schema says `format: date`; pydantic alone would also take 0 or "0" as a Unix timestamp.
+    if isinstance(value, (int, float)) or (isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+UNIT_CODE = r"^[0-9]{1,20}$"  # mã đơn vị hành chính: digits (92, 916, 31117…)
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9 +().-]{6,30}$")]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Money = Annotated[int, Field(ge=0, le=10**16, description="VND, integer")]
@@ -66,10 +90,12 @@ class CooperativeFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: Name = Field(description="Tên HTX, có dấu")
-    unit_code: str = Field(min_length=1, max_length=20, description="Mã đơn vị hành chính (quận/huyện)")
+    unit_code: str = Field(
+        min_length=1, max_length=20, pattern=UNIT_CODE, description="Mã đơn vị hành chính (quận/huyện)"
+    )
     address: ShortText | None = None
     sector: Sector
-    established_on: date | None = None
+    established_on: Day | None = None
     legal_status: LegalStatus = LegalStatus.active
     contact_name: ContactName | None = None
     contact_phone: Phone | None = None
@@ -79,7 +105,11 @@ class CooperativeFields(BaseModel):
 class CooperativeCreate(CooperativeFields):
     model_config = ConfigDict(json_schema_extra={"examples": [COOPERATIVE_EXAMPLE]})
 
-    registration_code: str = Field(description="Mã số HTX (10 chữ số, chi nhánh thêm -NNN)", examples=["1801234567"])
+    registration_code: str = Field(
+        description="Mã số HTX (10 chữ số, chi nhánh thêm -NNN)",
+        examples=["1801234567"],
+        json_schema_extra={"pattern": REGISTRATION_CODE.pattern},
+    )
 
     @field_validator("registration_code")
     @classmethod
@@ -90,20 +120,37 @@ class CooperativeCreate(CooperativeFields):
         return value
 
 
+NOT_NULL_ON_UPDATE = ("name", "unit_code", "sector", "legal_status")
+
+
+def _update_schema(schema: dict[str, Any]) -> None:
+    """What `_not_empty` enforces, in the schema: at least one field, and the required ones never null."""
+    schema["minProperties"] = 1
+    schema["examples"] = [{"legal_status": "suspended", "contact_name": "Trần Thị Hoa"}]
+    for name in NOT_NULL_ON_UPDATE:
+        field = schema["properties"][name]
+        branches = [b for b in field.pop("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            field.update(branches[0])
+        elif branches:
+            field["anyOf"] = branches
+        field.pop("default", None)
+
+
 class CooperativeUpdate(BaseModel):
     """A partial update: only the fields present change. The registration code never changes."""
 
     model_config = ConfigDict(
         extra="forbid",
         str_strip_whitespace=True,
-        json_schema_extra={"examples": [{"legal_status": "suspended", "contact_name": "Trần Thị Hoa"}]},
+        json_schema_extra=lambda schema: _update_schema(schema),
     )
 
     name: Name | None = None
-    unit_code: str | None = Field(None, min_length=1, max_length=20)
+    unit_code: str | None = Field(None, min_length=1, max_length=20, pattern=UNIT_CODE)
     address: ShortText | None = None
     sector: Sector | None = None
-    established_on: date | None = None
+    established_on: Day | None = None
     legal_status: LegalStatus | None = None
     contact_name: ContactName | None = None
     contact_phone: Phone | None = None
@@ -113,7 +160,7 @@ class CooperativeUpdate(BaseModel):
     def _not_empty(self) -> CooperativeUpdate:
         if not self.model_fields_set:
             raise ValueError("send at least one field to change")
-        for name in ("name", "unit_code", "sector", "legal_status"):
+        for name in NOT_NULL_ON_UPDATE:
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
@@ -122,13 +169,28 @@ class CooperativeUpdate(BaseModel):
 class StatusReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [STATUS_EXAMPLE]})
 
-    as_of: date = Field(description="Ngày số liệu (không được ở tương lai)")
-    period: str = Field(description="Kỳ báo cáo: 2025-H1, 2025-H2 hoặc 2025 (cả năm)", examples=["2025-H1"])
+    as_of: Day = Field(description="Ngày số liệu (không được ở tương lai)")
+    period: str = Field(
+        description="Kỳ báo cáo: 2025-H1, 2025-H2 hoặc 2025 (cả năm)",
+        examples=["2025-H1"],
+        json_schema_extra={"pattern": r"^\s*(19|20)\d{2}(-[Hh][12])?\s*$"},
+    )
     members_official: Count
     members_associate: Count
     charter_capital_vnd: Money
     revenue_vnd: Money
-    farmland_ha: Decimal = Field(ge=0, le=1_000_000, max_digits=12, decimal_places=2)
+    farmland_ha: Annotated[
+        Decimal,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "number", "minimum": 0, "maximum": 1_000_000, "multipleOf": 0.01},
+                    {"type": "string", "pattern": r"^[0-9]{1,7}(\.[0-9]{1,2})?$"},
+                ],
+                "description": 'Hecta, at most 2 decimals (a number, or a string such as "85.50")',
+            }
+        ),
+    ] = Field(ge=0, le=1_000_000, max_digits=12, decimal_places=2)
     production_value_vnd: Money
     classification: Classification
     is_model: bool = False
@@ -163,11 +225,23 @@ class StatusReportCreate(BaseModel):
         return self
 
 
+# What `_period_matches_kind` and the ad-hoc rule enforce, in the schema: one shape per kind.
+SUBMISSION_KINDS: list[JsonValue] = [
+    {"properties": {"kind": {"const": "semi_annual"}, "period": {"pattern": r"^\s*\d{4}-H1\s*$"}}},
+    {"properties": {"kind": {"const": "annual"}, "period": {"pattern": r"^\s*\d{4}\s*$"}}},
+    {
+        "properties": {"kind": {"const": "ad_hoc"}, "request_id": {"type": "string", "format": "uuid"}},
+        "required": ["request_id"],
+    },
+]
+
+
 class ReportSubmissionCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         str_strip_whitespace=True,
         json_schema_extra={
+            "oneOf": SUBMISSION_KINDS,
             "examples": [
                 {
                     "kind": "semi_annual",
@@ -177,7 +251,7 @@ class ReportSubmissionCreate(BaseModel):
                     "summary": "Báo cáo sơ kết 6 tháng đầu năm 2025 thực hiện Kế hoạch 219/KH-UBND",
                     "document_url": "https://vanban.cantho.gov.vn/125-BC-UBND.pdf",
                 }
-            ]
+            ],
         },
     )
 
@@ -186,7 +260,7 @@ class ReportSubmissionCreate(BaseModel):
     reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
         description="Số hiệu văn bản, ví dụ 125/BC-UBND"
     )
-    submitted_on: date
+    submitted_on: Day
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
     document_url: HttpUrl | None = None
     request_id: UUID | None = Field(None, description="UUID of the ad-hoc request this answers (kind=ad_hoc)")
