@@ -15,11 +15,14 @@ import shlex
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import floors, report, scenarios
+from bench.profile import summarize
 from bench.system import seed_cooperatives, start_system, stop_system
 from bench.util import load_average, machine
 from bench.workload import cooperative_status_event, record_of
@@ -47,13 +50,13 @@ FULL: dict[str, Any] = {
     "latency_samples": 300,
     "pg_seconds": 5.0,
     "concurrencies": [1, 4, 16, 64],
-    "write_seconds": 8.0,
-    "drain_events": 3000,
+    "write_seconds": 6.0,
+    "drain_events": 2000,
     "rates": [50, 100, 200, 350, 500],
-    "e2e_seconds": 20.0,
+    "e2e_seconds": 15.0,
     "sizes": [1_000, 10_000, 100_000],
     "import_rows": 2000,
-    "incremental_samples": 40,
+    "incremental_samples": 30,
 }
 
 
@@ -62,7 +65,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller and shorter (< 3 min)")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run only these scenarios")
     parser.add_argument(
-        "--profile", action="store_true", help="run the indicators service under pyinstrument (text report saved)"
+        "--profile", action="store_true", help="profile the services with py-spy while they drain (summary saved)"
     )
     parser.add_argument("--no-save", action="store_true", help="print only; write no results file")
     return parser.parse_args(argv)
@@ -81,10 +84,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "load_average": {"start": load_average()},
     }
     workdir = Path(tempfile.mkdtemp(prefix="htx-bench-"))
-    profile_path = RESULTS / f"{stamp}-indicators-profile.txt" if args.profile else None
     started = time.perf_counter()
     print(f"load average at start: {results['load_average']['start']}", flush=True)
-    system = await start_system(workdir, profile_indicators=profile_path)
+    system = await start_system(workdir)
+    if args.profile:
+        system.profile_dir = workdir
     try:
         pg_version = await system.sql("SHOW server_version")
         results["infra"] = {
@@ -125,17 +129,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 bare.stop()
         if "consumers" in chosen:
             print("consumers draining a pre-filled topic", flush=True)
-            results["consumers"] = await scenarios.consumer_drain(system, events=cfg["drain_events"])
+            await _guarded(results, "consumers", scenarios.consumer_drain(system, events=cfg["drain_events"]))
         if "e2e" in chosen:
             print("3. end to end", flush=True)
-            results["end_to_end"] = await scenarios.end_to_end(system, rates=cfg["rates"], duration=cfg["e2e_seconds"])
+            await _guarded(
+                results, "end_to_end", scenarios.end_to_end(system, rates=cfg["rates"], duration=cfg["e2e_seconds"])
+            )
         if "scale" in chosen:
             print("4. scale", flush=True)
-            results["scale"] = await scenarios.scale(
-                system,
-                sizes=cfg["sizes"],
-                import_rows=cfg["import_rows"],
-                incremental_samples=cfg["incremental_samples"],
+            await _guarded(
+                results,
+                "scale",
+                scenarios.scale(
+                    system,
+                    sizes=cfg["sizes"],
+                    import_rows=cfg["import_rows"],
+                    incremental_samples=cfg["incremental_samples"],
+                ),
             )
         results["inbox_messages"] = await system.sql("SELECT count(*) FROM notifications.inbox_messages")
         results["dead_letters_note"] = "see service logs for 'event sent to DLQ'"
@@ -147,9 +157,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     results["load_average"]["end"] = load_average()
     results["targets"] = report.targets(results)
     results["ratios"] = report.ratios(results)
-    if profile_path is not None:
-        results["profile"] = str(profile_path.relative_to(RESULTS.parent.parent))
+    if args.profile:
+        results["profiles"] = {
+            service: summarize(workdir / f"{service}-drain.raw") for service in ("indicators", "notifications")
+        }
     return results
+
+
+async def _guarded(results: dict[str, Any], key: str, scenario: Coroutine[Any, Any, Any]) -> None:
+    """A scenario that fails is recorded as failed (with its traceback); the others still run."""
+    try:
+        results[key] = await scenario
+    except Exception:
+        results.setdefault("errors", {})[key] = traceback.format_exc()
+        print(f"  {key} FAILED:\n{results['errors'][key]}", flush=True)
 
 
 def system_uuid() -> Any:
@@ -168,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.mkdir(parents=True, exist_ok=True)
         name = results["started_at"] + ("-quick" if args.quick else "")
         (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        for service, summary in results.get("profiles", {}).items():
+            text += f"\n## Profile: {service} draining (py-spy)\n\n```\n{summary}```\n"
         (RESULTS / f"{name}.md").write_text(text)
         print(f"results: bench/results/{name}.json and .md")
     return 0

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench import floors
 from bench.http import closed_loop
+from bench.profile import Profiler
 from bench.system import System, registration_code
 from bench.util import latency_summary
 from bench.workload import (
@@ -139,10 +140,13 @@ async def _drain_one(system: System, service: str, group: str, topic: str, recor
         raw = await floors.kafka_consume_commit(system.bootstrap, before, after)
     finally:
         proc.resume()
+    profiler = Profiler(proc.pid, system.profile_dir / f"{service}-drain.raw") if system.profile_dir else None
     t0 = time.perf_counter()
     if system.sampler:
         system.sampler.mark(f"drain-{service}")
     seconds = await wait_caught_up(system.bootstrap, group, after, timeout=600)
+    if profiler is not None:
+        profiler.stop()
     if seconds is None:
         seconds_s = time.perf_counter() - t0
         done = False

@@ -45,6 +45,7 @@ class System:
     toggles: dict[str, str] = field(default_factory=dict)  # district → the one model cooperative
     toggle_state: dict[str, bool] = field(default_factory=dict)  # district → its current is_model
     rng: random.Random = field(default_factory=lambda: random.Random(219))
+    profile_dir: Path | None = None  # when set, the consumer drains are profiled with py-spy
 
     @property
     def database_url(self) -> str:

@@ -1,8 +1,14 @@
 """The consumer runner: at-least-once delivery in, exactly-once effects out.
 
-For each record: parse the CloudEvent; in ONE database transaction insert ``(consumer, source#id)`` into the
-inbox and apply the handler's effects (a duplicate delivery hits the primary key and changes nothing); only
-after that transaction commits is the offset ``{tp: offset + 1}`` committed to Kafka.
+For each fetched batch of records: parse the CloudEvents; in ONE database transaction insert every
+``(consumer, source#id)`` into the inbox and apply the handlers' effects, in order, for the events that were not
+there yet (a duplicate delivery hits the primary key and changes nothing); only after that transaction commits
+are the offsets ``{tp: last + 1}`` committed to Kafka. A subscription may give a *batch handler* that applies a
+run of consecutive events of its type at once (the indicators service folds them into one recomputation).
+
+When a batch fails for any reason other than an outage, it is rolled back and its records are applied again one
+per transaction, exactly as a batch of one: a poison record is then isolated (retried, then dead-lettered) and
+the good records around it are applied.
 
 Failures are sorted in two kinds:
 - *transient* (database or broker unreachable): retried with backoff for as long as it takes, never sent to
@@ -36,15 +42,20 @@ from shared.metrics import CONSUMER_LAG_SECONDS, EVENTS_CONSUMED
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+BatchHandler = Callable[[AsyncSession, Sequence[CloudEvent]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Subscription:
-    """One row of a service's handler table: events of `event_type` on `topic` go to `handler`."""
+    """One row of a service's handler table: events of `event_type` on `topic` go to `handler`.
+
+    `batch_handler`, when given, must have the same effect as calling `handler` on each event in order; the
+    runner uses it for runs of two or more consecutive new events of this type within one transaction."""
 
     topic: str
     event_type: str
     handler: Handler
+    batch_handler: BatchHandler | None = None
 
 
 class _Stopping(Exception):
@@ -98,6 +109,7 @@ class ConsumerRunner:
         self.group_id = group_id
         self.bootstrap_servers = bootstrap_servers
         self.handlers = {(s.topic, s.event_type): s.handler for s in subscriptions}
+        self.batch_handlers = {(s.topic, s.event_type): s.batch_handler for s in subscriptions if s.batch_handler}
         self.topics = sorted({s.topic for s in subscriptions})
         self.sessionmaker = sessionmaker
         self.inbox = inbox
@@ -121,8 +133,9 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             isolation_level="read_uncommitted",
             max_poll_interval_ms=300_000,
-            session_timeout_ms=30_000,
-            heartbeat_interval_ms=3_000,
+            # A replica that dies without leaving (SIGKILL, OOM) holds its partitions until this expires.
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
             metadata_max_age_ms=5_000,
         )
         self._consumer = consumer
@@ -138,11 +151,14 @@ class ConsumerRunner:
                     await asyncio.sleep(1.0)
                     continue
                 try:
-                    for tp, records in batches.items():
-                        for record in records:
-                            await self._process(record)
-                            self._processed[tp] = record.offset + 1
-                        await self.commit_processed()
+                    if sum(len(records) for records in batches.values()) > 1:
+                        await self._process_batch(batches)
+                    else:
+                        for tp, records in batches.items():
+                            for record in records:
+                                await self._process(record)
+                                self._processed[tp] = record.offset + 1
+                    await self.commit_processed()
                 except _Stopping:
                     break
         finally:
@@ -183,6 +199,118 @@ class ConsumerRunner:
                 extra={"consumer": self.name},
                 exc_info=True,
             )
+
+    # -- a batch: one transaction for every record of a fetch ------------------------------------------------
+
+    async def _process_batch(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        parsed = self._parse_all(batches)
+        if parsed:
+            outage_delay = 0.5
+            while True:
+                try:
+                    applied = await self._apply_batch(parsed)
+                except Exception as exc:
+                    if is_transient(exc):
+                        if self._stopping.is_set():
+                            raise _Stopping() from exc
+                        log.warning(
+                            "infrastructure unavailable; retrying", extra={"consumer": self.name}, exc_info=True
+                        )
+                        await asyncio.sleep(outage_delay)
+                        outage_delay = min(outage_delay * 2, 10.0)
+                        continue
+                    log.warning(
+                        "batch failed; applying its records one per transaction",
+                        extra={"consumer": self.name, "records": len(parsed)},
+                        exc_info=True,
+                    )
+                    break
+                now = datetime.now(UTC)
+                EVENTS_CONSUMED.labels(self.name, "applied").inc(applied)
+                EVENTS_CONSUMED.labels(self.name, "duplicate").inc(len(parsed) - applied)
+                CONSUMER_LAG_SECONDS.labels(self.name).set(max(0.0, (now - parsed[-1][1].time).total_seconds()))
+                for tp, records in batches.items():
+                    if records:
+                        self._processed[tp] = records[-1].offset + 1
+                return
+        # A malformed record, an unknown type or a failing handler in the batch: one record per transaction.
+        for tp, records in batches.items():
+            for record in records:
+                await self._process(record)
+                self._processed[tp] = record.offset + 1
+
+    def _parse_all(
+        self, batches: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> list[tuple[ConsumerRecord, CloudEvent]] | None:
+        """Every record as a CloudEvent with a handler, or None when one is not (it is handled alone)."""
+        parsed = []
+        for records in batches.values():
+            for record in records:
+                try:
+                    event = from_record(record.headers, record.value)
+                except MalformedEvent:
+                    return None
+                if (record.topic, event.type) not in self.handlers:
+                    return None
+                parsed.append((record, event))
+        return parsed
+
+    async def _apply_batch(self, parsed: Sequence[tuple[ConsumerRecord, CloudEvent]]) -> int:
+        """Inbox rows for all, then the handlers for the new events in order, in one transaction."""
+        rows: dict[str, dict[str, object]] = {}
+        for record, event in parsed:
+            rows.setdefault(
+                event.dedup_key,
+                {
+                    "consumer": self.name,
+                    "event_key": event.dedup_key,
+                    "event_type": event.type,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                },
+            )
+        async with self.sessionmaker() as session, session.begin():
+            claimed = set(
+                (
+                    await session.execute(
+                        insert(self.inbox)
+                        .values(list(rows.values()))
+                        .on_conflict_do_nothing()
+                        .returning(self.inbox.c.event_key)
+                    )
+                ).scalars()
+            )
+            fresh: list[tuple[str, CloudEvent]] = []
+            for record, event in parsed:
+                if event.dedup_key in claimed:
+                    claimed.discard(event.dedup_key)  # a duplicate inside the batch is applied once
+                    fresh.append((record.topic, event))
+            start = 0
+            while start < len(fresh):
+                topic, event = fresh[start]
+                key = (topic, event.type)
+                end = start + 1
+                batch_handler = self.batch_handlers.get(key)
+                if batch_handler is not None:
+                    while end < len(fresh) and (fresh[end][0], fresh[end][1].type) == key:
+                        end += 1
+                if batch_handler is not None and end - start > 1:
+                    # The run's effects are traced to its first (oldest) event.
+                    token = tracing.set_traceparent(tracing.child_of(event.traceparent))
+                    try:
+                        await batch_handler(session, [e for _, e in fresh[start:end]])
+                    finally:
+                        tracing.reset_traceparent(token)
+                else:
+                    token = tracing.set_traceparent(tracing.child_of(event.traceparent))
+                    try:
+                        await self.handlers[key](session, event)
+                    finally:
+                        tracing.reset_traceparent(token)
+                await session.flush()  # the next handler's queries see this one's effects (autoflush is off)
+                start = end
+        return len(fresh)
 
     # -- one record -------------------------------------------------------------------------------------
 

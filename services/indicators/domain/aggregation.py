@@ -9,6 +9,7 @@ of periods, indicators and units touched — never on how many cooperatives exis
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -16,7 +17,14 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.indicators.db.models import Aggregate, Contribution, IndicatorValue, OrgUnit
+from services.indicators.db.models import (
+    Aggregate,
+    Contribution,
+    IndicatorValue,
+    OrgUnit,
+    ProfileChange,
+    StatusSnapshot,
+)
 from services.indicators.domain.measures import value_of
 from services.indicators.domain.plans import PlanDocument
 from services.indicators.domain.projection import Change, contributions_for, history_of
@@ -70,6 +78,96 @@ async def refresh_contributions(session: AsyncSession, plan: PlanDocument, chang
                     Contribution.period == period,
                 )
             )
+    return touched
+
+
+async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, changes: Sequence[Change]) -> Touched:
+    """:func:`refresh_contributions` for several cooperatives at once (one change each), with the same result.
+
+    Histories and stored contributions are read in three queries for all of them, and the sum deltas are added
+    up per (indicator, unit, period) and written in one statement."""
+    if not changes:
+        return set()
+    from_period = {c.cooperative_id: c.from_period for c in changes}
+    ids = list(from_period)
+    profiles: dict[object, list[ProfileChange]] = defaultdict(list)
+    for p in await session.scalars(select(ProfileChange).where(ProfileChange.cooperative_id.in_(ids))):
+        profiles[p.cooperative_id].append(p)
+    snapshots: dict[object, list[StatusSnapshot]] = defaultdict(list)
+    for snap in await session.scalars(select(StatusSnapshot).where(StatusSnapshot.cooperative_id.in_(ids))):
+        snapshots[snap.cooperative_id].append(snap)
+    stored_by: dict[object, dict[str, Contribution]] = defaultdict(dict)
+    for row in await session.scalars(
+        select(Contribution).where(
+            Contribution.plan_code == plan.code,
+            Contribution.cooperative_id.in_(ids),
+            Contribution.period >= min(from_period.values()),
+        )
+    ):
+        if row.period >= from_period[row.cooperative_id]:
+            stored_by[row.cooperative_id][row.period] = row
+    deltas: dict[tuple[str, str, str], list[Decimal]] = {}  # (indicator, unit, period) → [num, den, members]
+
+    def add(unit: str, period: str, parts: dict[str, list[str]], sign: int) -> None:
+        for code, (num, den) in parts.items():
+            acc = deltas.setdefault((code, unit, period), [Decimal(0), Decimal(0), Decimal(0)])
+            acc[0] += sign * Decimal(num)
+            acc[1] += sign * Decimal(den)
+            acc[2] += sign
+
+    touched: Touched = set()
+    for cooperative_id in ids:
+        start = from_period[cooperative_id]
+        fresh = {
+            c.period: c
+            for c in contributions_for(plan, profiles[cooperative_id], snapshots[cooperative_id])
+            if c.period >= start
+        }
+        stored = stored_by[cooperative_id]
+        for period in sorted(set(fresh) | set(stored)):
+            old, new = stored.get(period), fresh.get(period)
+            if old is not None and new is not None and old.unit_code == new.unit_code and old.parts == new.parts:
+                continue
+            if old is not None:
+                add(old.unit_code, period, old.parts, -1)
+                touched.add((period, old.unit_code))
+            if new is not None:
+                add(new.unit_code, period, new.parts, +1)
+                touched.add((period, new.unit_code))
+                if old is None:
+                    session.add(
+                        Contribution(
+                            plan_code=plan.code,
+                            cooperative_id=cooperative_id,
+                            period=period,
+                            unit_code=new.unit_code,
+                            parts=new.parts,
+                        )
+                    )
+                else:
+                    old.unit_code, old.parts = new.unit_code, new.parts
+            elif old is not None:
+                await session.execute(
+                    delete(Contribution).where(
+                        Contribution.plan_code == plan.code,
+                        Contribution.cooperative_id == cooperative_id,
+                        Contribution.period == period,
+                    )
+                )
+    rows = [
+        {
+            "plan_code": plan.code,
+            "indicator_code": code,
+            "unit_code": unit,
+            "period": period,
+            "numerator": num,
+            "denominator": den,
+            "members": int(members),
+        }
+        for (code, unit, period), (num, den, members) in sorted(deltas.items())
+    ]
+    if rows:
+        await session.execute(_ADD_TO_SUMS, rows)
     return touched
 
 
@@ -135,8 +233,11 @@ async def districts(session: AsyncSession, city: str) -> list[str]:
 async def units_to_refresh(session: AsyncSession, plan: PlanDocument, touched: Touched) -> set[tuple[str, str]]:
     """Each touched (period, unit), every unit above it, and the city (the roll-up of everything)."""
     result: set[tuple[str, str]] = set()
+    chains: dict[str, list[str]] = {}
     for period, unit in touched:
-        for above in await ancestors(session, unit):
+        if unit not in chains:
+            chains[unit] = await ancestors(session, unit)
+        for above in chains[unit]:
             result.add((period, above))
         result.add((period, plan.city_unit))
     return result

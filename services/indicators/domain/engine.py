@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -20,13 +22,14 @@ from services.indicators.db.models import (
 from services.indicators.domain.aggregation import (
     ancestors,
     refresh_contributions,
+    refresh_contributions_many,
     refresh_values,
     units_to_refresh,
 )
 from services.indicators.domain.assessment import assess
 from services.indicators.domain.catalogue import load_plans
 from services.indicators.domain.plans import PlanDocument
-from services.indicators.domain.projection import apply_status_event, contributions_for
+from services.indicators.domain.projection import Change, apply_status_event, contributions_for
 from shared.clock import Clock
 from shared.events.contracts import CooperativeStatusV1, OrgUnitV1
 from shared.messaging.outbox import Outbox
@@ -44,6 +47,30 @@ class IndicatorEngine:
         now, today = self.clock.now(), self.clock.today()
         for plan in await load_plans(session):
             touched = await refresh_contributions(session, plan, change)
+            if not touched:
+                continue
+            pairs = await units_to_refresh(session, plan, touched)
+            changed = await refresh_values(session, plan, pairs, self.outbox, now)
+            if changed:
+                await assess(session, plan, changed, self.outbox, today, now)
+
+    async def on_cooperative_statuses(self, session: AsyncSession, payloads: Sequence[CooperativeStatusV1]) -> None:
+        """Several status events in one transaction: the projection takes each in order, then the sums, values
+        and target statuses are brought up to date once for all of them. The stored state ends exactly as after
+        :meth:`on_cooperative_status` on each in turn; only the intermediate values and statuses (superseded
+        within the batch) are not published."""
+        earliest: dict[uuid.UUID, str] = {}
+        for payload in payloads:
+            change = await apply_status_event(session, payload)
+            if change is not None:
+                known = earliest.get(change.cooperative_id)
+                earliest[change.cooperative_id] = min(known, change.from_period) if known else change.from_period
+        if not earliest:
+            return
+        changes = [Change(cooperative_id, period) for cooperative_id, period in earliest.items()]
+        now, today = self.clock.now(), self.clock.today()
+        for plan in await load_plans(session):
+            touched = await refresh_contributions_many(session, plan, changes)
             if not touched:
                 continue
             pairs = await units_to_refresh(session, plan, touched)

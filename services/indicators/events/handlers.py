@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.indicators.domain.engine import IndicatorEngine
@@ -20,10 +22,20 @@ def handler_table(runtime: Runtime) -> list[Subscription]:
     async def cooperative_status(session: AsyncSession, event: CloudEvent) -> None:
         await engine.on_cooperative_status(session, contracts.CooperativeStatusV1.model_validate(event.data))
 
+    async def cooperative_statuses(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+        await engine.on_cooperative_statuses(
+            session, [contracts.CooperativeStatusV1.model_validate(event.data) for event in events]
+        )
+
     async def org_unit(session: AsyncSession, event: CloudEvent) -> None:
         await engine.on_org_unit(session, contracts.OrgUnitV1.model_validate(event.data))
 
     return [
-        Subscription(contracts.CooperativeStatusV1.topic, contracts.CooperativeStatusV1.event_type, cooperative_status),
+        Subscription(
+            contracts.CooperativeStatusV1.topic,
+            contracts.CooperativeStatusV1.event_type,
+            cooperative_status,
+            batch_handler=cooperative_statuses,
+        ),
         Subscription(contracts.OrgUnitV1.topic, contracts.OrgUnitV1.event_type, org_unit),
     ]
