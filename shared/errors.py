@@ -118,8 +118,8 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+def render_problem(request: Request, exc: DomainError) -> JSONResponse:
+    """The problem document of a domain error (also used outside the handlers, e.g. by the auth-first check)."""
     return problem_response(
         exc.status,
         exc.code,
@@ -130,6 +130,11 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         errors=exc.errors,
         **exc.extra,
     )
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return render_problem(request, exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

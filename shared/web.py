@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import tracing
+from shared.auth.first import lacks_bearer, refuse_without_token
 from shared.metrics import HTTP_REQUESTS
 
 _PROBLEM_413 = (
@@ -21,8 +22,9 @@ _PROBLEM_413 = (
 class RequestContextMiddleware:
     """Pure ASGI (so streaming responses such as SSE are not buffered).
 
-    Sets the request id and trace context for logs and outgoing events, refuses bodies above the limit with a
-    413 problem document before the app reads them, records latency per route, and adds security headers.
+    Sets the request id and trace context for logs and outgoing events, refuses an API request without a bearer
+    token (401, before routing or reading the body: ``shared.auth.first``) and bodies above the limit (413)
+    before the app reads them, records latency per route, and adds security headers.
     """
 
     def __init__(
@@ -46,13 +48,6 @@ class RequestContextMiddleware:
         status_holder = {"status": 500}
 
         limit = self.route_limits.get(scope["path"], self.max_body_bytes)
-        declared = headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            await self._reject_too_large(send, request_id)
-            tracing.reset_request_id(rid_token)
-            tracing.reset_traceparent(tp_token)
-            return
-
         received = 0
 
         async def limited_receive() -> Message:
@@ -77,7 +72,13 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_wrapper)
+            declared = headers.get("content-length")
+            if lacks_bearer(scope):  # authenticate first: before routing and before the body is read
+                await refuse_without_token(scope, receive, send_wrapper)
+            elif declared and declared.isdigit() and int(declared) > limit:
+                await self._reject_too_large(send_wrapper)
+            else:
+                await self.app(scope, limited_receive, send_wrapper)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -87,7 +88,7 @@ class RequestContextMiddleware:
             tracing.reset_request_id(rid_token)
             tracing.reset_traceparent(tp_token)
 
-    async def _reject_too_large(self, send: Send, request_id: str) -> None:
+    async def _reject_too_large(self, send: Send) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -95,7 +96,6 @@ class RequestContextMiddleware:
                 "headers": [
                     (b"content-type", b"application/problem+json"),
                     (b"content-length", str(len(_PROBLEM_413)).encode()),
-                    (b"x-request-id", request_id.encode()),
                 ],
             }
         )

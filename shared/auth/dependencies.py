@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.auth.first import missing_token
 from shared.auth.tokens import Principal, TokenVerifier
-from shared.errors import InsufficientScope, Unauthorized
+from shared.errors import InsufficientScope
 
 # auto_error=False: we raise our own 401 problem document instead of FastAPI's plain 403.
 bearer = HTTPBearer(auto_error=False, description="JWT bearer token (`make token` mints one locally)")
@@ -20,7 +21,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)
     ) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-            raise Unauthorized("A bearer token is required", error="invalid_request")
+            raise missing_token()  # the same document the auth-first check sends (shared.auth.first)
         verifier: TokenVerifier = request.app.state.token_verifier
         principal = await verifier.verify_async(credentials.credentials)
         if not principal.has(scope):
