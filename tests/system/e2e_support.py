@@ -76,12 +76,12 @@ class MailBox:
 
     def about(self, text: str) -> list[EmailMessage]:
         """Messages whose plain-text body mentions `text` (the alert id is in every notice's footer)."""
-        found = []
-        for message in list(self.messages):
-            part = message.get_body(("plain",))
-            if part is not None and text in part.get_content():
-                found.append(message)
-        return found
+        return [message for message in list(self.messages) if text in plain_text(message)]
+
+
+def plain_text(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    return "" if part is None else str(part.get_content())
 
 
 @contextlib.contextmanager

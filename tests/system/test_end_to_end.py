@@ -37,6 +37,7 @@ from tests.system.e2e_support import (
     documented_verifier,
     eventually,
     log_tails,
+    plain_text,
     smtp_server,
 )
 from tests.system.processes import SERVICES, ServiceProcess, System, bearer, system_env
@@ -259,8 +260,8 @@ async def test_status_reports_drive_an_alert_through_every_channel_and_a_submiss
                 f"ERROR log lines: 0 unexpected, {tolerated} aiokafka start-up metadata retries; "
                 f"whole run {time.monotonic() - started:.0f} s"
             )
-        finally:
-            await asyncio.to_thread(system.stop)
+        finally:  # all at once: each graceful shutdown takes seconds
+            await asyncio.gather(*(asyncio.to_thread(p.stop) for p in system))
 
 
 async def run_scenario(
@@ -442,6 +443,23 @@ async def alert_lifecycle(
     mails = s.mail.about(alert_id)
     assert len(mails) == len(notices), [m["Subject"] for m in mails]
     assert len({m["Message-ID"] for m in mails}) == len(notices)
+    footers = {plain_text(m).rsplit("--\n", 1)[-1].splitlines()[0] for m in mails}
+    assert footers == {f"HTX Monitor · Kế hoạch {PLAN_CODE}"}, footers  # its own plan, not 219
+
+    # A dashboard that reconnects with Last-Event-ID gets what it missed, in order, from where it asks.
+    replay = StreamWatcher(
+        system["notifications"].url, {**bearer(LEAD, "notifications:read"), "Last-Event-ID": str(streamed[0].id - 1)}
+    ).start()
+    try:
+
+        async def replayed() -> bool:
+            return len(replay.about(alert_id)) >= len(notices)
+
+        await eventually(replayed, "the alert's notices replayed after Last-Event-ID", system, WAIT)
+    finally:
+        await replay.stop()
+    assert replay.events[0].id == streamed[0].id, (replay.events[0], streamed[0])
+    assert [(e.id, e.event) for e in replay.about(alert_id)] == [(e.id, e.event) for e in streamed]
     figures["notices"] = len(notices)
 
 

@@ -26,6 +26,8 @@ from services.notifications.db.models import Agency, Alert, Channel, Delivery, I
 from services.notifications.domain.messages import Message, render
 from services.notifications.domain.stream import STREAM_CHANNEL
 
+DEFAULT_PLAN = "219/KH-UBND"
+"""The plan the reporting regime (deadline alerts) belongs to; target alerts carry their own `plan_code`."""
 FALLBACK_AGENCY = "SNN"
 """Plan 219's lead agency (Sở Nông nghiệp và PTNT), whose inbox receives the fallback copies."""
 
@@ -208,12 +210,14 @@ def _payload(
     the webhook's JSON event."""
     lang = language if language in SUBJECT_LABEL else "vi"
     footer = "Mã cảnh báo" if lang == "vi" else "Alert id"
+    # A target alert names its own plan (plans are data; a later plan reuses target codes such as II.2.a).
+    plan = (alert.data or {}).get("plan_code") or DEFAULT_PLAN
     return {
         "language": lang,
         "title": text.title,
         "text": text.body,
         "subject": f"[HTX Monitor] {SUBJECT_LABEL[lang].get(notice, notice)}: {text.title}",
-        "body": f"{text.body}\n\n--\nHTX Monitor · Kế hoạch 219/KH-UBND\n{footer}: {alert.id}\n",
+        "body": f"{text.body}\n\n--\nHTX Monitor · Kế hoạch {plan}\n{footer}: {alert.id}\n",
         "event": {
             "type": f"alert.{notice}",
             "delivery_id": str(delivery_id),
