@@ -58,7 +58,13 @@ def _respond(outcome: Outcome, location: str | None = None) -> JSONResponse:
 
 @router.get("", response_model=Page[CooperativeOut], summary="Danh sách HTX (list cooperatives)", responses=PROBLEMS)
 async def list_cooperatives(
-    unit: str | None = Query(None, max_length=20, description="Đơn vị, gồm cả các đơn vị cấp dưới", examples=["926"]),
+    unit: str | None = Query(
+        None,
+        max_length=20,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="Đơn vị, gồm cả các đơn vị cấp dưới",
+        examples=["926"],
+    ),
     sector: Sector | None = None,
     legal_status: LegalStatus | None = None,
     classification: Classification | None = Query(None, description="Latest annual classification (rating)"),

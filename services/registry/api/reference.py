@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from services.registry.api.dependencies import Registry, get_registry
 from services.registry.api.schemas import AgencyOut, UnitOut
@@ -10,17 +10,19 @@ from services.registry.db.repositories import AgencyRepository, UnitRepository
 from services.registry.domain.inputs import Day
 from shared.auth import Principal, require_scope
 from shared.errors import NotFound
+from shared.text import NO_CONTROL_CHARACTERS
 
 router = APIRouter(tags=["reference data"])
 
 READ = require_scope("registry:read")
+CODE = Path(max_length=30, pattern=NO_CONTROL_CHARACTERS)
 
 
 @router.get("/org-units", response_model=list[UnitOut], summary="Đơn vị hành chính (administrative units)")
 async def list_units(
     on: Day | None = Query(None, description="Units valid on this date (default: today, Vietnam time)"),
-    level: str | None = Query(None, max_length=30, examples=["rural_district"]),
-    parent: str | None = Query(None, max_length=20, examples=["92"]),
+    level: str | None = Query(None, max_length=30, pattern=NO_CONTROL_CHARACTERS, examples=["rural_district"]),
+    parent: str | None = Query(None, max_length=20, pattern=NO_CONTROL_CHARACTERS, examples=["92"]),
     registry: Registry = Depends(get_registry),
     _: Principal = Depends(READ),
 ) -> list[UnitOut]:
@@ -31,7 +33,7 @@ async def list_units(
 
 @router.get("/org-units/{code}", response_model=UnitOut, responses={404: {}})
 async def get_unit(
-    code: str,
+    code: str = CODE,
     on: Day | None = Query(None),
     registry: Registry = Depends(get_registry),
     _: Principal = Depends(READ),
@@ -50,7 +52,9 @@ async def list_agencies(registry: Registry = Depends(get_registry), _: Principal
 
 
 @router.get("/agencies/{code}", response_model=AgencyOut, responses={404: {}})
-async def get_agency(code: str, registry: Registry = Depends(get_registry), _: Principal = Depends(READ)) -> AgencyOut:
+async def get_agency(
+    code: str = CODE, registry: Registry = Depends(get_registry), _: Principal = Depends(READ)
+) -> AgencyOut:
     async with registry.runtime.sessionmaker() as session:
         agency = await AgencyRepository(session).get(code)
         if agency is None:

@@ -15,15 +15,16 @@ from services.registry.domain.inputs import ReportSubmissionCreate
 from shared.auth import Principal, require_scope
 from shared.events.contracts import ReportKind
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from shared.text import NO_CONTROL_CHARACTERS
 
 router = APIRouter(prefix="/report-submissions", tags=["report submissions"])
 
 
 @router.get("", response_model=Page[SubmissionOut], summary="Báo cáo đã nộp (submitted reports)")
 async def list_submissions(
-    agency: str | None = Query(None, max_length=30, examples=["UBND-926"]),
+    agency: str | None = Query(None, max_length=30, pattern=NO_CONTROL_CHARACTERS, examples=["UBND-926"]),
     kind: ReportKind | None = None,
-    period: str | None = Query(None, max_length=40, examples=["2025-H1"]),
+    period: str | None = Query(None, max_length=40, pattern=NO_CONTROL_CHARACTERS, examples=["2025-H1"]),
     limit: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     cursor: uuid.UUID | None = Query(None, description="The id of the last item of the previous page"),
     registry: Registry = Depends(get_registry),

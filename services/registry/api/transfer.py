@@ -19,6 +19,7 @@ from services.registry.domain.transfer_files import CSV_MEDIA_TYPE, XLSX_MEDIA_T
 from services.registry.settings import RegistrySettings
 from shared.auth import Principal, require_scope
 from shared.errors import PayloadTooLarge
+from shared.text import NO_CONTROL_CHARACTERS
 
 router = APIRouter(prefix="/cooperatives", tags=["import/export"])
 READ = require_scope("registry:read")
@@ -195,7 +196,13 @@ def _too_large(limit: int) -> PayloadTooLarge:
 )
 async def export_cooperatives(
     fmt: Literal["csv", "xlsx"] = Query("csv", alias="format", description="csv hoặc xlsx"),
-    unit: str | None = Query(None, max_length=20, description="Đơn vị, gồm cả các đơn vị cấp dưới", examples=["926"]),
+    unit: str | None = Query(
+        None,
+        max_length=20,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="Đơn vị, gồm cả các đơn vị cấp dưới",
+        examples=["926"],
+    ),
     registry: Registry = Depends(get_registry),
     _: Principal = Depends(READ),
 ) -> Response:
