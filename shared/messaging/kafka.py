@@ -50,8 +50,29 @@ async def ensure_topics(
         except TopicAlreadyExistsError:
             pass  # another service created it between our list and create
         log.info("created topics", extra={"topics": missing})
+        await _wait_for_leaders(admin, missing)
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], within: float = 15.0) -> None:
+    """A new topic's partitions get their leaders a moment after CreateTopics returns; producing or fetching
+    before that only yields "unknown topic" / "not leader" errors in the logs, so wait for them (bounded)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            described = await admin.describe_topics(names)
+        except KafkaError:
+            described = []
+        ready = [
+            d
+            for d in described
+            if not d.get("error_code") and d.get("partitions") and all(p["leader"] >= 0 for p in d["partitions"])
+        ]
+        if len(ready) == len(names):
+            return
+        await asyncio.sleep(0.2)
+    log.warning("new topics still without leaders; continuing", extra={"topics": names})
 
 
 async def kafka_reachable(producer: AIOKafkaProducer, wait_seconds: float = 2.0) -> bool:
