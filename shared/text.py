@@ -1,4 +1,4 @@
-"""Text rules every service states in its OpenAPI schema and enforces: no control characters.
+"""Input rules every service states in its OpenAPI schema and enforces: text without control characters, ISO dates.
 
 PostgreSQL cannot store NUL in `text` or `jsonb`, and no name, code or title contains a control character, so
 string inputs that reach the database carry this pattern (FastAPI enforces it and puts it in the schema).
@@ -7,7 +7,11 @@ The registry's own input types (`services.registry.domain.inputs.TEXT`) use the 
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 DIGITS = r"^[0-9]+$"
@@ -24,3 +28,13 @@ def has_nul(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(has_nul(v) for v in value)
     return False
+
+
+def iso_day(value: object) -> object:
+    """The schema says `format: date`; pydantic alone would also take 0 or "0" as a Unix timestamp."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(iso_day)]

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import tracing
-from shared.auth.first import lacks_bearer, refuse_without_token
+from shared.auth.first import authenticate, refuse
 from shared.metrics import HTTP_REQUESTS
 
 _PROBLEM_413 = (
@@ -22,8 +22,8 @@ _PROBLEM_413 = (
 class RequestContextMiddleware:
     """Pure ASGI (so streaming responses such as SSE are not buffered).
 
-    Sets the request id and trace context for logs and outgoing events, refuses an API request without a bearer
-    token (401, before routing or reading the body: ``shared.auth.first``) and bodies above the limit (413)
+    Sets the request id and trace context for logs and outgoing events, refuses an API request without a valid
+    bearer token (401, before routing or reading the body: ``shared.auth.first``) and bodies above the limit (413)
     before the app reads them, records latency per route, and adds security headers.
     """
 
@@ -73,8 +73,9 @@ class RequestContextMiddleware:
 
         try:
             declared = headers.get("content-length")
-            if lacks_bearer(scope):  # authenticate first: before routing and before the body is read
-                await refuse_without_token(scope, receive, send_wrapper)
+            refusal = await authenticate(scope)  # authenticate first: before routing and before the body is read
+            if refusal is not None:
+                await refuse(scope, receive, send_wrapper, refusal)
             elif declared and declared.isdigit() and int(declared) > limit:
                 await self._reject_too_large(send_wrapper)
             else:

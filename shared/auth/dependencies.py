@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.auth.first import missing_token
-from shared.auth.tokens import Principal, TokenVerifier
+from shared.auth.first import missing_token, verified_principal
+from shared.auth.tokens import Principal
 from shared.errors import InsufficientScope
 
 # auto_error=False: we raise our own 401 problem document instead of FastAPI's plain 403.
@@ -22,8 +22,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
             raise missing_token()  # the same document the auth-first check sends (shared.auth.first)
-        verifier: TokenVerifier = request.app.state.token_verifier
-        principal = await verifier.verify_async(credentials.credentials)
+        principal = await verified_principal(request, credentials.credentials)  # verified once per request
         if not principal.has(scope):
             raise InsufficientScope(scope)
         request.state.principal = principal

@@ -1,10 +1,12 @@
-"""Authenticate first: an API request (`/v1/…`) without a bearer token is refused before routing.
+"""Authenticate first: an API request (`/v1/…`) without a valid bearer token is refused before routing.
 
 FastAPI matches the route and parses the body before it runs the `require_scope` dependency, so without this an
-anonymous caller would learn that a path does not exist (404) or hear about its body (400/422) instead of being
-told to authenticate. The refusal is the very problem document the dependency renders (`missing_token`).
-Only presence is checked here; the token itself is verified by the dependency. The operations endpoints
-(`/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/asyncapi.json`, `/docs`) are not under `/v1` and stay public.
+anonymous caller (or one with a forged token) would learn that a path does not exist (404) or hear about its body
+(400/422) instead of being told to authenticate. `RequestContextMiddleware` calls :func:`authenticate` first; the
+refusal is the very problem document the dependency would render (`missing_token`, or the verifier's own 401).
+The verified principal is kept on the request, so the dependency checks the scope without verifying again.
+The operations endpoints (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/asyncapi.json`, `/docs`) are not
+under `/v1` and stay public.
 """
 
 from __future__ import annotations
@@ -12,27 +14,56 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from shared.errors import Unauthorized, render_problem
+from shared.auth.tokens import Principal, TokenVerifier
+from shared.errors import DomainError, Unauthorized, render_problem
 
 API_PREFIX = "/v1"
+_VERIFIED = "verified_bearer"  # request state: (token, principal) once the token has been verified
 
 
 def missing_token() -> Unauthorized:
     return Unauthorized("A bearer token is required", error="invalid_request")
 
 
-def lacks_bearer(scope: Scope) -> bool:
-    """Whether an HTTP request to the API carries no `Authorization: Bearer <token>` (as HTTPBearer reads it)."""
+def is_api(scope: Scope) -> bool:
     path: str = scope["path"]
-    if path != API_PREFIX and not path.startswith(API_PREFIX + "/"):
-        return False
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of `Authorization: Bearer <token>`, as HTTPBearer reads it (the first header counts)."""
     for name, value in scope["headers"]:
-        if name == b"authorization":  # ASGI header names are lower-case; the first one counts, as in Starlette
+        if name == b"authorization":  # ASGI header names are lower-case
             scheme, _, credentials = value.decode("latin-1").partition(" ")
-            return scheme.lower() != "bearer" or not credentials
-    return True
+            return credentials if scheme.lower() == "bearer" and credentials else None
+    return None
 
 
-async def refuse_without_token(scope: Scope, receive: Receive, send: Send) -> None:
-    response = render_problem(Request(scope), missing_token())
-    await response(scope, receive, send)
+async def verified_principal(request: Request, token: str) -> Principal:
+    """The token's principal: verified once per request (by :func:`authenticate`, or here)."""
+    verified = getattr(request.state, _VERIFIED, None)
+    if verified is not None and verified[0] == token:
+        principal: Principal = verified[1]
+        return principal
+    verifier: TokenVerifier = request.app.state.token_verifier
+    principal = await verifier.verify_async(token)
+    setattr(request.state, _VERIFIED, (token, principal))
+    return principal
+
+
+async def authenticate(scope: Scope) -> DomainError | None:
+    """None if the request may go on (not an API request, or its token verifies); otherwise why it may not."""
+    if not is_api(scope):
+        return None
+    token = bearer_token(scope)
+    if token is None:
+        return missing_token()
+    try:
+        await verified_principal(Request(scope), token)
+    except DomainError as exc:  # invalid, expired, foreign token (401); key server unreachable (503)
+        return exc
+    return None
+
+
+async def refuse(scope: Scope, receive: Receive, send: Send, problem: DomainError) -> None:
+    await render_problem(Request(scope), problem)(scope, receive, send)
