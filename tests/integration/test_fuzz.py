@@ -8,8 +8,9 @@ the other services over Kafka, as in production.
 With a city-wide token (SNN, every scope) schemathesis runs its default phases (examples, coverage, fuzzing,
 stateful) and every default check: no 5xx, status codes / content types / headers / bodies as documented,
 schema-valid input accepted, schema-invalid input rejected. The figures (requests sent, failures) are printed
-in the test summary. Then the same document is sent without a token: every protected operation must answer
-401 problem+json.
+in the test summary. Then the same document is sent without a token: every request to the API (`/v1/…`) must
+answer 401 problem+json with `WWW-Authenticate: Bearer …` — authentication comes before routing and body parsing
+(`shared.auth.first`), so not even a malformed body or an unknown path is answered otherwise.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ EXCLUDED: dict[str, str] = {
 # check also accepts that answer for that operation only, and says why. Everything else is expressed in the schema
 # (patterns, oneOf per kind, minProperties, required If-Match) — see docs/decisions.md, "OpenAPI conformance".
 POSITIVE_DEFAULT = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+OPAQUE_CURSOR = "`cursor` is opaque: only a cursor the server issued is valid"
 BUSINESS_RULES: dict[str, tuple[list[str], str]] = {
-    "GET /v1/cooperatives": (["422"], "`cursor` is opaque: only a cursor the server issued is valid"),
+    # registry
+    "GET /v1/cooperatives": (["422"], OPAQUE_CURSOR),
     "GET /v1/cooperatives/export": (["422"], "`unit` must name an existing administrative unit (reference data)"),
     "POST /v1/cooperatives": (
         ["422"],
@@ -74,12 +77,40 @@ BUSINESS_RULES: dict[str, tuple[list[str], str]] = {
         ["422"],
         "an Idempotency-Key reused with another body is 422 (draft-ietf-httpapi-idempotency-key-header)",
     ),
+    # indicators
+    "PUT /v1/plans/{code}": (
+        ["422"],
+        "the document must name the plan of the path (its code or slug), and be consistent: unique indicator and "
+        "target codes, a target's indicator defined in the plan, a change based on a base indicator, each kind with "
+        "its fields, known condition fields/operators; no NUL inside a condition's free-form JSON `value`",
+    ),
+    # notifications
+    "GET /v1/alerts": (["422"], OPAQUE_CURSOR),
+    "POST /v1/alerts/{alert_id}/acknowledge": (["412"], "a well-formed If-Match can be stale (412, RFC 9110)"),
+    "POST /v1/alerts/{alert_id}/resolve": (["412"], "a well-formed If-Match can be stale (412, RFC 9110)"),
+    "GET /v1/deadlines": (["422"], OPAQUE_CURSOR),
+    "GET /v1/inbox": (["422"], OPAQUE_CURSOR),
+    "POST /v1/report-requests": (
+        ["422"],
+        "`due_on` must not be before today (the clock); each agency must be known and active (reference data); "
+        "an Idempotency-Key reused with another body",
+    ),
+    "PUT /v1/routing/{target_code}": (
+        ["412", "422"],
+        "a well-formed If-Match can be stale (412); agencies must exist (reference data); a unit once per target",
+    ),
+    "PUT /v1/agencies/{code}/channels": (
+        ["412", "422"],
+        "a well-formed If-Match can be stale (412); a new webhook needs `secret` while a known one keeps its own "
+        "(stored state), so the per-kind rules (e-mail address, http(s) URL, secret length) are checked with it and "
+        "one 422 names every invalid field; a channel (kind, address) listed once",
+    ),
 }
 # A missing If-Match is answered 428 Precondition Required (RFC 6585), the status made for exactly that.
 MISSING_HEADER_STATUSES = ["400", "401", "403", "406", "415", "422", "428"]
 
-# Public operations (no token needed): everything else must answer 401 without one.
-PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics", "GET /asyncapi.json"}
+# Everything under /v1 needs a token; the operations endpoints (/healthz, /readyz, /metrics, /asyncapi.json) do not.
+API_PREFIX = "/v1/"
 
 
 @contextlib.contextmanager
@@ -113,7 +144,7 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     operations: set[str] = field(default_factory=set)
-    responses: list[tuple[str, int, str, Any]] = field(default_factory=list)
+    responses: list[tuple[str, int, str, str, Any]] = field(default_factory=list)
 
 
 def run_schemathesis(base: str, headers: dict[str, str], *, phases: list[str] | None = None) -> Outcome:
@@ -166,6 +197,7 @@ def run_schemathesis(base: str, headers: dict[str, str], *, phases: list[str] | 
                         event.recorder.label,
                         response.status_code,
                         response.headers.get("content-type", [""])[0],
+                        response.headers.get("www-authenticate", [""])[0],
                         body,
                     )
                 )
@@ -196,12 +228,13 @@ async def _wait_for_reference(base: str, token: str, path: str) -> None:
     raise AssertionError(f"{path} stayed empty")
 
 
-def _refused_before_auth(status: int, body: Any) -> bool:
-    detail = body.get("detail", "") if isinstance(body, dict) else ""
+def _refused_for_no_token(status: int, content_type: str, challenge: str, body: Any) -> bool:
     return (
-        (status == 400 and detail == "There was an error parsing the body")
-        or (status == 422 and detail.startswith("Invalid field(s): "))
-        or (status == 404 and detail == "Not Found")
+        status == 401
+        and content_type.startswith("application/problem+json")
+        and challenge.startswith("Bearer ")
+        and isinstance(body, dict)
+        and body.get("status") == 401
     )
 
 
@@ -212,20 +245,7 @@ SERVICES = {
 }
 
 
-# Not yet conformant (findings of this test, fixes pending in their API modules): they run and print their figures.
-PENDING = {
-    "indicators": "PUT /v1/plans/{code} code-mismatch 422; GET /v1/progress 404 for an unknown plan not documented",
-    "notifications": "opaque cursors and past due_on 422, stale If-Match 412 undeclared; NUL in `target` gives 500",
-}
-
-
-@pytest.mark.parametrize(
-    "service",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=PENDING[name], strict=False)) if name in PENDING else name
-        for name in SERVICES
-    ],
-)
+@pytest.mark.parametrize("service", list(SERVICES))
 @pytest.mark.timeout(600)
 async def test_fuzz(service: str, isolated_env: dict[str, str], auth_settings: AuthSettings) -> None:
     token = mint_token(auth_settings, agency="SNN", scopes=ALL_SCOPES)
@@ -235,25 +255,21 @@ async def test_fuzz(service: str, isolated_env: dict[str, str], auth_settings: A
         with_token = await asyncio.to_thread(run_schemathesis, base, {"Authorization": f"Bearer {token}"})
         without = await asyncio.to_thread(run_schemathesis, base, {}, phases=["examples", "fuzzing"])
 
-    # Without a token every operation answers 401 problem+json. Known exception, left to the auth owner (the
-    # body is parsed before FastAPI runs dependencies): a request whose body is not JSON (400) or not a JSON object
-    # (422), or whose path matches no route (404), is refused for that before authentication. Counted separately.
-    refused_before_auth = [
-        (label, status) for label, status, _, body in without.responses if _refused_before_auth(status, body)
-    ]
+    # Without a token every API request answers 401 problem+json, whatever its path, parameters or body.
+    api_requests = [r for r in without.responses if r[0].split(" ", 1)[1].startswith(API_PREFIX)]
     unauthenticated = [
         (label, status, ctype, body)
-        for label, status, ctype, body in without.responses
-        if label not in PUBLIC
-        and not (status == 401 and ctype.startswith("application/problem+json"))
-        and not _refused_before_auth(status, body)
+        for label, status, ctype, challenge, body in api_requests
+        if not _refused_for_no_token(status, ctype, challenge, body)
     ]
     statuses = ", ".join(f"{code}×{n}" for code, n in sorted(with_token.statuses.items()))
     report(
         f"[fuzz] {service}: {with_token.requests} requests fuzzed with a token over {len(with_token.operations)} "
         f"operations ({statuses}), failures = {len(with_token.failures)}; {without.requests} requests without a "
-        f"token, non-401 answers = {len(unauthenticated)} (+{len(refused_before_auth)} malformed/unrouted, see test)"
+        f"token ({len(api_requests)} to /v1), non-401 answers = {len(unauthenticated)}"
     )
     assert not with_token.errors, "\n".join(with_token.errors)
     assert not with_token.failures, "\n".join(with_token.failures)
+    assert not without.errors, "\n".join(without.errors)
+    assert api_requests
     assert not unauthenticated, unauthenticated[:10]

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Path
+from pydantic import BeforeValidator
 from sqlalchemy import select
 
 from services.indicators.api.schemas import PlanSummary, TargetOut
 from services.indicators.db.models import Plan
-from services.indicators.domain.catalogue import load_plans, parse_plan, store_plan
+from services.indicators.domain.catalogue import load_plans, store_plan
 from services.indicators.domain.engine import recompute
 from services.indicators.domain.plans import PlanDocument
 from shared.auth import Principal, require_scope
 from shared.errors import NotFound, ValidationFailed
 from shared.service import Runtime, get_runtime
+from shared.text import has_nul, iso_day
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 READ = require_scope("indicators:read")
@@ -80,22 +82,49 @@ async def plan_targets(
     return target_out(await find_plan(runtime, code))
 
 
+def _storable(value: object) -> object:
+    # A plan is stored as jsonb, which cannot hold NUL; `value` in a condition is free JSON, so no schema says it.
+    if has_nul(value):
+        raise ValueError("no text in a plan may contain NUL (U+0000)")
+    # Dates as the schema says (`format: date`): the plan model alone would also read 0 as a Unix timestamp.
+    if isinstance(value, dict):
+        days = [("issued_on", value.get("issued_on"))]
+        targets = value.get("targets")
+        if isinstance(targets, list):
+            days += [(f"targets.{i}.deadline", t.get("deadline")) for i, t in enumerate(targets) if isinstance(t, dict)]
+        for place, day in days:
+            if day is not None:
+                try:
+                    iso_day(day)
+                except ValueError as exc:
+                    raise ValueError(f"{place}: {exc}") from None
+    return value
+
+
+EXAMPLE = {"code": "219/KH-UBND", "title": "…", "baseline_period": "2023-H2", "indicators": [], "targets": []}
+# Body() inside Annotated: FastAPI applies the validator only then (not with `= Body(...)` as the default).
+PlanBody = Annotated[PlanDocument, BeforeValidator(_storable), Body(examples=[EXAMPLE])]
+
+
 @router.put(
     "/{code}",
     response_model=PlanSummary,
     summary="Tạo hoặc thay kế hoạch (create or replace a plan)",
+    description=(
+        "The document's `code` (or its slug, `/` → `-`) must be the plan named in the path. Besides its schema, a "
+        "plan must be consistent: indicator and target codes unique, a target's `indicator` defined in the plan, a "
+        "`change` based on a non-change indicator, each kind with its fields (a predicate for count/share, "
+        "numeric fields for a ratio), a condition's field and operator known; no text may contain NUL. "
+        "Otherwise 422, each error naming its place."
+    ),
     responses={403: {}, 422: {"description": "Invalid plan (each error names its place)"}},
 )
 async def put_plan(
-    code: str,
-    document: dict[str, Any] = Body(
-        ...,
-        examples=[{"code": "219/KH-UBND", "title": "…", "baseline_period": "2023-H2", "indicators": [], "targets": []}],
-    ),
+    plan: PlanBody,
+    code: str = Path(..., max_length=60, examples=["219-KH-UBND"]),
     runtime: Runtime = Depends(get_runtime),
     _: Principal = Depends(ADMIN),
 ) -> PlanSummary:
-    plan = parse_plan(document)
     if code not in (plan.code, plan.slug):
         raise ValidationFailed(
             "Mã kế hoạch trong đường dẫn và trong tài liệu khác nhau (code mismatch)",

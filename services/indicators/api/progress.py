@@ -34,10 +34,13 @@ from services.indicators.domain.progress import STATUS_VI
 from shared.auth import Principal, require_scope
 from shared.errors import NotFound, ValidationFailed
 from shared.service import Runtime, get_runtime
+from shared.text import DIGITS, NO_CONTROL_CHARACTERS
 
 router = APIRouter(tags=["progress"])
 READ = require_scope("indicators:read")
 DEFAULT_PLAN = "219/KH-UBND"
+PLAN = Query(DEFAULT_PLAN, max_length=60, pattern=NO_CONTROL_CHARACTERS, examples=["219/KH-UBND"])
+PERIOD = r"^[0-9]{4}(-H[12])?$"  # what periods.normalise reads: 2025-H1, or a year (its H2)
 
 
 async def _progress(
@@ -71,10 +74,15 @@ async def _progress(
     )
 
 
-@router.get("/progress", response_model=ProgressSummary, summary="Tiến độ mọi chỉ tiêu của một đơn vị")
+@router.get(
+    "/progress",
+    response_model=ProgressSummary,
+    summary="Tiến độ mọi chỉ tiêu của một đơn vị",
+    responses={404: {"description": "No such plan"}},
+)
 async def progress(
-    plan: str = Query(DEFAULT_PLAN, max_length=60, examples=["219/KH-UBND"]),
-    unit: str = Query("92", max_length=20, description="Đơn vị hành chính (92 = toàn thành phố)"),
+    plan: str = PLAN,
+    unit: str = Query("92", max_length=20, pattern=DIGITS, description="Đơn vị hành chính (92 = toàn thành phố)"),
     runtime: Runtime = Depends(get_runtime),
     _: Principal = Depends(READ),
 ) -> ProgressSummary:
@@ -94,7 +102,7 @@ async def progress(
 @router.get("/targets/{target_id}/progress", response_model=TargetProgressOut, responses={404: {}})
 async def target_progress(
     target_id: str,
-    unit: str | None = Query(None, max_length=20, description="Default: the city for city targets"),
+    unit: str | None = Query(None, max_length=20, pattern=DIGITS, description="Default: the city for city targets"),
     runtime: Runtime = Depends(get_runtime),
     _: Principal = Depends(READ),
 ) -> TargetProgressOut:
@@ -116,10 +124,16 @@ async def target_progress(
 )
 async def indicator_values(
     code: str,
-    plan: str = Query(DEFAULT_PLAN, max_length=60),
-    unit: str = Query("92", max_length=20),
-    from_: str | None = Query(None, alias="from", description="First period, e.g. 2023-H2", examples=["2023-H2"]),
-    to: str | None = Query(None, description="Last period, e.g. 2025-H2"),
+    plan: str = PLAN,
+    unit: str = Query("92", max_length=20, pattern=DIGITS),
+    from_: str | None = Query(
+        None,
+        alias="from",
+        pattern=PERIOD,
+        description="First period, e.g. 2023-H2 (a year = its H2)",
+        examples=["2023-H2"],
+    ),
+    to: str | None = Query(None, pattern=PERIOD, description="Last period, e.g. 2025-H2"),
     runtime: Runtime = Depends(get_runtime),
     _: Principal = Depends(READ),
 ) -> ValueSeries:

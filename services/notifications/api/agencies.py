@@ -10,12 +10,14 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifications.db.models import Agency, Channel
 from services.notifications.domain.access import READ, WRITE, require_act_for
 from services.notifications.domain.agencies import (
+    MAX_SECRET,
+    MIN_SECRET,
     ChannelInput,
     ContactSettings,
     channels_of,
@@ -26,18 +28,32 @@ from services.notifications.domain.agencies import (
 from shared.auth import Principal, require_scope
 from shared.errors import PreconditionRequired
 from shared.service import Runtime, get_runtime
+from shared.text import AGENCY_CODE, NO_CONTROL_CHARACTERS
 
 router = APIRouter(prefix="/agencies", tags=["agencies and channels"])
+CODE = Path(..., max_length=30, pattern=AGENCY_CODE, examples=["UBND-926"])
 Language = Literal["vi", "en"]
 
 
 class ChannelIn(BaseModel):
+    """The rules per kind (an e-mail address, an http(s) URL, a webhook's secret) are checked by the domain with the
+    stored channels (a known webhook keeps its secret), so that one answer names every invalid field."""
+
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["email", "webhook"]
-    address: str = Field(min_length=3, max_length=1000, description="E-mail address, or the webhook's URL")
+    address: str = Field(
+        min_length=3,
+        max_length=1000,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="E-mail address, or the webhook's absolute http(s) URL",
+    )
     secret: str | None = Field(
-        None, max_length=200, description="Webhook HMAC-SHA256 key, ≥ 16 characters; omit to keep the current one"
+        None,
+        max_length=MAX_SECRET,
+        pattern=NO_CONTROL_CHARACTERS,
+        description=f"Webhook HMAC-SHA256 key, ≥ {MIN_SECRET} characters; required for a new webhook, "
+        "omit to keep the current one; an e-mail channel has none",
     )
     enabled: bool = True
     language: Language | None = Field(None, description="Default: the agency's language")
@@ -113,8 +129,8 @@ def render(agency: Agency, channels: list[Channel]) -> ContactsOut:
     "/{code}/channels", response_model=ContactsOut, summary="Kênh nhận cảnh báo (contact channels)", responses=PROBLEMS
 )
 async def get_channels(
-    code: str,
     response: Response,
+    code: str = CODE,
     runtime: Runtime = Depends(get_runtime),
     principal: Principal = Depends(require_scope(READ)),
 ) -> ContactsOut:
@@ -133,13 +149,16 @@ async def get_channels(
     responses={
         **PROBLEMS,
         412: {"description": "Stale ETag"},
-        422: {"description": "Invalid channel; each error names its field (e.g. channels.1.secret)"},
+        422: {
+            "description": "Invalid channel, a channel listed twice, or a new webhook without `secret`; each error "
+            "names its field (e.g. channels.1.secret)"
+        },
         428: {"description": "If-Match missing"},
     },
 )
 async def put_channels(
-    code: str,
     response: Response,
+    code: str = CODE,
     data: ContactsIn = Body(..., examples=[CONTACTS_EXAMPLE]),
     if_match: str | None = Header(None, alias="If-Match", description="The ETag from your last GET"),
     runtime: Runtime = Depends(get_runtime),

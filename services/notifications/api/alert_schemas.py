@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.text import AGENCY_CODE, Day
+
+# A plan's target code (II.2.e, III.3.a).
+TARGET_CODE = r"^[\w.()\-]+$"
+# At least three characters once whitespace is collapsed, and no control characters (`C` any allowed character,
+# `N` a non-space one, `S` a space): three non-spaces, or two separated by spaces.
+_C, _N, _S = r"[^\x00-\x1f\x7f]", r"[^\s\x00-\x1f\x7f]", r"[^\S\x00-\x1f\x7f]"
+TITLE = rf"^{_C}*({_N}{_C}*{_N}{_C}*{_N}|{_N}{_S}+{_N}){_C}*$"
 
 ALERT_EXAMPLE: dict[str, Any] = {
     "id": "3f1c2b7e-8d2a-4e59-9f3c-5a7b1d2e4c60",
@@ -103,9 +112,16 @@ REQUEST_EXAMPLE: dict[str, Any] = {
 class ReportRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [REQUEST_EXAMPLE]})
 
-    title: str = Field(min_length=3, max_length=500, description="What is asked [nội dung yêu cầu báo cáo]")
-    agencies: list[str] = Field(min_length=1, max_length=100, description="Agencies that must report")
-    due_on: date = Field(description="Last day to submit (inclusive), Vietnam time")
+    title: str = Field(
+        min_length=3, max_length=500, pattern=TITLE, description="What is asked [nội dung yêu cầu báo cáo]"
+    )
+    agencies: list[Annotated[str, Field(min_length=1, max_length=30, pattern=AGENCY_CODE)]] = Field(
+        min_length=1,
+        max_length=100,
+        json_schema_extra={"uniqueItems": True},
+        description="Agencies that must report (known, active agencies, each once)",
+    )
+    due_on: Day = Field(description="Last day to submit (inclusive), Vietnam time; today or later")
 
     @field_validator("title")
     @classmethod
@@ -113,14 +129,6 @@ class ReportRequestIn(BaseModel):
         value = " ".join(value.split())
         if len(value) < 3:
             raise ValueError("must have at least 3 characters")
-        return value
-
-    @field_validator("agencies")
-    @classmethod
-    def _codes(cls, value: list[str]) -> list[str]:
-        for code in value:
-            if not code or len(code) > 30:
-                raise ValueError("agency codes are 1–30 characters, e.g. 'UBND-926'")
         return value
 
 

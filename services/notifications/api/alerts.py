@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications.api.alert_schemas import AlertKind, AlertOut, AlertState
+from services.notifications.api.alert_schemas import TARGET_CODE, AlertKind, AlertOut, AlertState
 from services.notifications.db.models import Alert
 from services.notifications.domain.access import READ, WRITE, is_operator, may_act_for, require_act_for
 from services.notifications.domain.alerts import ACKNOWLEDGED, Alerts, check_version, etag_of
@@ -17,6 +17,7 @@ from shared.auth import Principal, require_scope
 from shared.errors import NotFound
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from shared.service import Runtime, get_runtime
+from shared.text import AGENCY_CODE, DIGITS
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 SORT = "opened_at_desc"
@@ -33,11 +34,15 @@ def who(principal: Principal) -> str:
 
 @router.get("", response_model=Page[AlertOut], summary="Cảnh báo (alerts), newest first", responses=PROBLEMS)
 async def list_alerts(
-    agency: str | None = Query(None, max_length=30, examples=["SCT"], description="Default: the caller's agency"),
+    agency: str | None = Query(
+        None, max_length=30, pattern=AGENCY_CODE, examples=["SCT"], description="Default: the caller's agency"
+    ),
     state: AlertState | None = Query(None, examples=["open"]),
     kind: AlertKind | None = Query(None, examples=["target_risk"]),
-    unit: str | None = Query(None, max_length=20, examples=["926"]),
-    target: str | None = Query(None, max_length=40, examples=["II.2.e"], description="Target code"),
+    unit: str | None = Query(None, max_length=20, pattern=DIGITS, examples=["926"]),
+    target: str | None = Query(
+        None, max_length=40, pattern=TARGET_CODE, examples=["II.2.e"], description="Target code"
+    ),
     limit: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     cursor: str | None = Query(None, max_length=300),
     runtime: Runtime = Depends(get_runtime),

@@ -20,6 +20,7 @@ from services.notifications.settings import settings_of
 from shared.auth import Principal, require_scope
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from shared.service import Runtime, get_runtime
+from shared.text import AGENCY_CODE, NO_CONTROL_CHARACTERS
 
 router = APIRouter(tags=["deadlines"])
 SORT = "due_on_asc"
@@ -76,8 +77,14 @@ async def render_deadlines(session: AsyncSession, rows: list[Deadline], today: d
     responses=PROBLEMS,
 )
 async def list_deadlines(
-    agency: str | None = Query(None, max_length=30, examples=["UBND-926"]),
-    period: str | None = Query(None, max_length=40, examples=["2025-H1"]),
+    agency: str | None = Query(None, max_length=30, pattern=AGENCY_CODE, examples=["UBND-926"]),
+    period: str | None = Query(
+        None,
+        max_length=40,
+        pattern=NO_CONTROL_CHARACTERS,
+        examples=["2025-H1"],
+        description="2025-H1, 2025, or an ad-hoc request's id",
+    ),
     state: DeadlineState | None = Query(None, examples=["overdue"]),
     limit: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     cursor: str | None = Query(None, max_length=300),

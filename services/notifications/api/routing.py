@@ -7,11 +7,13 @@ authority (SNN, which leads plan 219) or an operator, with the ETag of the last 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from services.notifications.api.alert_schemas import TARGET_CODE
 from services.notifications.db.models import RoutingRule, TargetState
 from services.notifications.domain.access import READ, WRITE, may_oversee
 from services.notifications.domain.routing import ANY_UNIT, RuleInput, replace_rules, rules_etag, rules_of
@@ -19,17 +21,19 @@ from services.notifications.settings import settings_of
 from shared.auth import Principal, require_scope
 from shared.errors import Forbidden, PreconditionRequired
 from shared.service import Runtime, get_runtime
+from shared.text import AGENCY_CODE
 
 router = APIRouter(prefix="/routing", tags=["routing"])
-TARGET = Path(..., max_length=40, pattern=r"^[\w.()\-]+$", examples=["III.3.a"])
+TARGET = Path(..., max_length=40, pattern=TARGET_CODE, examples=["III.3.a"])
+AgencyCode = Annotated[str, Field(min_length=1, max_length=30, pattern=AGENCY_CODE)]
 
 
 class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     unit_code: str = Field(ANY_UNIT, max_length=20, pattern=r"^(\*|[0-9A-Za-z-]+)$", description="`*` = every unit")
-    lead_agency: str = Field(min_length=1, max_length=30)
-    coordinating: list[str] = Field(default_factory=list, max_length=30)
+    lead_agency: AgencyCode
+    coordinating: list[AgencyCode] = Field(default_factory=list, max_length=30)
 
 
 class RoutingIn(BaseModel):
@@ -112,7 +116,7 @@ async def get_routing(
     responses={
         403: {"description": "Only SNN or an operator"},
         412: {"description": "Stale ETag"},
-        422: {"description": "Unknown agency or repeated unit; each error names its field"},
+        422: {"description": "Invalid input, an unknown agency or a repeated unit; each error names its field"},
         428: {"description": "If-Match missing"},
     },
 )

@@ -23,6 +23,7 @@ from shared.auth import Principal, require_scope
 from shared.db import asyncpg_dsn
 from shared.errors import Forbidden, ValidationFailed
 from shared.service import Runtime, get_runtime
+from shared.text import AGENCY_CODE
 
 router = APIRouter(tags=["stream"])
 RECONNECT_MS = 3000
@@ -63,7 +64,11 @@ def hub_of(runtime: Runtime) -> StreamHub:
 )
 async def stream(
     agency: str | None = Query(
-        None, description="Operators only: narrow the stream to one agency", examples=["UBND-926"], max_length=30
+        None,
+        description="Operators only: narrow the stream to one agency",
+        examples=["UBND-926"],
+        max_length=30,
+        pattern=AGENCY_CODE,
     ),
     last_event_id: str | None = Header(None, alias="Last-Event-ID", description="Resume after this event id"),
     resume_after: int | None = Query(
