@@ -10,8 +10,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from services.registry.db.models import Cooperative, CooperativeChange, StatusReport
 from services.registry.db.repositories import (
@@ -217,11 +219,29 @@ class CooperativeService:
                 errors=[{"field": "as_of", "message": f"must not be after {today.isoformat()}"}],
             )
         await authorise_registry_write(session, principal, {coop.unit_code}, today)
-        reports = StatusReportRepository(session)
+        # One round trip for what the insert needs: the period's highest revision and the report that is the
+        # cooperative's latest now (same order as StatusReportRepository.latest). Whether the new report becomes
+        # the latest is then decided here, without reading back what was just written.
+        latest_q = (
+            select(StatusReport)
+            .where(StatusReport.cooperative_id == coop.id)
+            .order_by(StatusReport.as_of.desc(), StatusReport.created_at.desc(), StatusReport.revision.desc())
+            .limit(1)
+            .subquery()
+        )
+        top_revision = (
+            select(func.max(StatusReport.revision))
+            .where(StatusReport.cooperative_id == coop.id, StatusReport.period == data.period)
+            .scalar_subquery()
+        )
+        previous_report = aliased(StatusReport, latest_q)
+        row = (await session.execute(select(previous_report, top_revision))).first()
+        # No row: the cooperative has no report yet, so none for this period either.
+        previous, revision = (None, 1) if row is None else (row[0], int(row[1] or 0) + 1)
         report = StatusReport(
             id=uuid.uuid4(),
             cooperative_id=coop.id,
-            revision=await reports.next_revision(coop.id, data.period),
+            revision=revision,
             reported_by_agency=principal.agency,
             reported_by=principal.subject,
             created_at=now,
@@ -229,8 +249,7 @@ class CooperativeService:
         )
         session.add(report)
         await session.flush()
-        current = await reports.latest(coop.id)
-        assert current is not None
+        current = report if _is_newer(report, previous) else previous
         coop.latest_report_id = current.id
         coop.classification = current.classification
         coop.is_model = current.is_model
@@ -277,6 +296,18 @@ class CooperativeService:
                 at=at,
             )
         )
+
+
+def _is_newer(report: StatusReport, previous: StatusReport | None) -> bool:
+    """Whether `report` sorts before `previous` in the latest-first order (as_of, created_at, revision desc).
+    On a full tie the new report wins."""
+    if previous is None:
+        return True
+    return (report.as_of, report.created_at, report.revision) >= (
+        previous.as_of,
+        previous.created_at,
+        previous.revision,
+    )
 
 
 class CooperativeQuery:
