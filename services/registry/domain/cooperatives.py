@@ -249,7 +249,7 @@ class CooperativeService:
         )
         session.add(report)
         await session.flush()
-        current = report if _is_newer(report, previous) else previous
+        current = report if previous is None or _is_newer(report, previous) else previous
         coop.latest_report_id = current.id
         coop.classification = current.classification
         coop.is_model = current.is_model
@@ -298,11 +298,9 @@ class CooperativeService:
         )
 
 
-def _is_newer(report: StatusReport, previous: StatusReport | None) -> bool:
+def _is_newer(report: StatusReport, previous: StatusReport) -> bool:
     """Whether `report` sorts before `previous` in the latest-first order (as_of, created_at, revision desc).
     On a full tie the new report wins."""
-    if previous is None:
-        return True
     return (report.as_of, report.created_at, report.revision) >= (
         previous.as_of,
         previous.created_at,
