@@ -8,9 +8,32 @@ import logging
 import asyncpg
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 log = logging.getLogger(__name__)
+
+# Class 08 (connection exception) and 57P01-03 (admin/crash shutdown, "the database system is starting up /
+# shutting down"): the server or the way to it is away, the statement itself is fine.
+UNAVAILABLE_SQLSTATES = frozenset({"08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03"})
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The PostgreSQL error code behind `exc` (SQLAlchemy-wrapped or raw asyncpg), if any."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when PostgreSQL is down, restarting or unreachable: retry later, nothing is wrong with the work."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if sqlstate_of(exc) in UNAVAILABLE_SQLSTATES:
+        return True
+    # asyncpg raises plain OS errors while connecting (refused TCP, a unix socket gone during a restart).
+    return isinstance(exc, OperationalError | InterfaceError | ConnectionError | OSError | TimeoutError)
+
 
 # Stable constraint names, so Alembic autogenerate and hand-written migrations agree.
 NAMING_CONVENTION = {

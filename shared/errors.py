@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from shared import tracing
+from shared.db import database_unavailable
 from shared.openapi import document_problems
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):
+        # PostgreSQL restarting or unreachable: the client did nothing wrong and should retry (with the same
+        # Idempotency-Key for a create); /readyz says the same to the load balancer.
+        log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+        return problem_response(
+            503,
+            "unavailable",
+            ServiceUnavailable.title,
+            "The database is temporarily unreachable; retry shortly.",
+            request,
+            headers={"Retry-After": "5"},
+        )
     log.exception("unhandled error", extra={"path": request.url.path})
     return problem_response(
         500,

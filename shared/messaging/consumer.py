@@ -30,10 +30,10 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import tracing
+from shared.db import database_unavailable, sqlstate_of
 from shared.events.envelope import CloudEvent, MalformedEvent, from_record
 from shared.events.topics import dlq_topic
 from shared.messaging.kafka import SEND_TIMEOUT_SECONDS
@@ -67,13 +67,7 @@ RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock: ret
 
 def is_transient(exc: BaseException) -> bool:
     """Errors that say "the infrastructure is unavailable" (or "try again"), not "this event is bad"."""
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        if sqlstate in RETRYABLE_SQLSTATES:
-            return True
-    return isinstance(exc, OperationalError | InterfaceError | ConnectionError | OSError | TimeoutError)
+    return database_unavailable(exc) or sqlstate_of(exc) in RETRYABLE_SQLSTATES
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):

@@ -8,6 +8,7 @@ that starts from nothing but the database and the broker.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,11 +27,21 @@ SERVICES = ("registry", "indicators", "notifications")
 ALL_SCOPES = "registry:read registry:write indicators:read indicators:admin notifications:read notifications:write"
 
 
+_PORTS = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A free port *below* the kernel's ephemeral range (32768+): a service that is down for a moment must
+    find its port still free, not taken as the source port of somebody's outgoing connection."""
+    for _ in range(200):
+        port = _PORTS.randrange(20_000, 32_000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 def token(agency: str = "SNN", scopes: str = ALL_SCOPES) -> str:
@@ -106,9 +117,11 @@ class ServiceProcess:
             if not self.alive:
                 raise RuntimeError(f"{self.label} exited during start-up:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                response = httpx.get(f"{self.url}/healthz", timeout=2)
+                # Ours, not whatever else may answer on this port.
+                if response.status_code == 200 and response.json().get("service") == self.service and self.alive:
                     return self
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.label} not healthy within {timeout:.0f}s:\n{self.log_tail()}")

@@ -97,6 +97,9 @@ class Drill:
         report(f"[faults] {phase}: {found.summary()}")
         assert not found.violations(), f"{phase}: {found.violations()}\n{self.logs()}"
         assert found.registry_events >= found.status_reports  # each report is one event (+ creations)
+        # An outage is answered 503 (retry), never by an unhandled error (500 with a logged traceback).
+        unhandled = [line[:300] for p in self.system for line in p.errors_logged() if "unhandled error" in line]
+        assert not unhandled, f"{phase}: unhandled errors logged: {unhandled[:3]}"
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.label} ---\n{p.log_tail(15)}" for p in self.system)

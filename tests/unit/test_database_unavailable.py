@@ -1,0 +1,29 @@
+"""Which database errors mean "retry later" (503 to a client, retry in a consumer) rather than "bad request"."""
+
+from __future__ import annotations
+
+import asyncpg
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from shared.db import database_unavailable
+from shared.messaging.consumer import is_transient
+
+
+def _wrapped(orig: Exception) -> DBAPIError:
+    return DBAPIError.instance("SELECT 1", {}, orig, Exception)
+
+
+def test_a_restarting_server_is_unavailable_not_an_error() -> None:
+    shutting_down = asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+    assert database_unavailable(shutting_down)
+    assert database_unavailable(_wrapped(asyncpg.exceptions.AdminShutdownError("terminating connection")))
+    assert database_unavailable(FileNotFoundError(2, "No such file or directory"))  # the unix socket is gone
+    assert database_unavailable(ConnectionRefusedError())
+    assert is_transient(_wrapped(shutting_down))  # a consumer waits instead of dead-lettering the event
+
+
+def test_a_bad_statement_or_bug_is_not_unavailability() -> None:
+    duplicate = IntegrityError("INSERT …", {}, asyncpg.exceptions.UniqueViolationError("duplicate key"))
+    assert not database_unavailable(duplicate)
+    assert not database_unavailable(ValueError("bug"))
+    assert not is_transient(duplicate)
