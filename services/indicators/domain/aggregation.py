@@ -91,10 +91,15 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
     from_period = {c.cooperative_id: c.from_period for c in changes}
     ids = list(from_period)
     profiles: dict[object, list[ProfileChange]] = defaultdict(list)
-    for p in await session.scalars(select(ProfileChange).where(ProfileChange.cooperative_id.in_(ids))):
+    # populate_existing: the projection rows were just written with Core statements (`apply_status_events`).
+    for p in await session.scalars(
+        select(ProfileChange).where(ProfileChange.cooperative_id.in_(ids)).execution_options(populate_existing=True)
+    ):
         profiles[p.cooperative_id].append(p)
     snapshots: dict[object, list[StatusSnapshot]] = defaultdict(list)
-    for snap in await session.scalars(select(StatusSnapshot).where(StatusSnapshot.cooperative_id.in_(ids))):
+    for snap in await session.scalars(
+        select(StatusSnapshot).where(StatusSnapshot.cooperative_id.in_(ids)).execution_options(populate_existing=True)
+    ):
         snapshots[snap.cooperative_id].append(snap)
     stored_by: dict[object, dict[str, Contribution]] = defaultdict(dict)
     for row in await session.scalars(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +28,12 @@ from services.indicators.domain.aggregation import (
 from services.indicators.domain.assessment import assess
 from services.indicators.domain.catalogue import load_plans
 from services.indicators.domain.plans import PlanDocument
-from services.indicators.domain.projection import Change, apply_status_event, contributions_for
+from services.indicators.domain.projection import (
+    Change,
+    apply_status_event,
+    apply_status_events,
+    contributions_for,
+)
 from shared.clock import Clock
 from shared.events.contracts import CooperativeStatusV1, OrgUnitV1
 from shared.messaging.outbox import Outbox
@@ -55,16 +59,12 @@ class IndicatorEngine:
                 await assess(session, plan, changed, self.outbox, today, now)
 
     async def on_cooperative_statuses(self, session: AsyncSession, payloads: Sequence[CooperativeStatusV1]) -> None:
-        """Several status events in one transaction: the projection takes each in order, then the sums, values
-        and target statuses are brought up to date once for all of them. The stored state ends exactly as after
+        """Several status events in one transaction: the projection takes them in order, set-based (one read,
+        one write per table: :func:`apply_status_events`), then the sums, values and target statuses are
+        brought up to date once for all of them. The stored state ends exactly as after
         :meth:`on_cooperative_status` on each in turn; only the intermediate values and statuses (superseded
         within the batch) are not published."""
-        earliest: dict[uuid.UUID, str] = {}
-        for payload in payloads:
-            change = await apply_status_event(session, payload)
-            if change is not None:
-                known = earliest.get(change.cooperative_id)
-                earliest[change.cooperative_id] = min(known, change.from_period) if known else change.from_period
+        earliest = await apply_status_events(session, payloads)
         if not earliest:
             return
         changes = [Change(cooperative_id, period) for cooperative_id, period in earliest.items()]

@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select, tuple_
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.indicators.db.models import CooperativeState, ProfileChange, StatusSnapshot
@@ -36,7 +37,9 @@ class Change:
 
 
 async def apply_status_event(session: AsyncSession, event: CooperativeStatusV1) -> Change | None:
-    state = await session.get(CooperativeState, event.cooperative_id, with_for_update=True)
+    # populate_existing: a batch (`apply_status_events`) in the same transaction may have written these rows
+    # with Core statements, behind the back of objects already in the session.
+    state = await session.get(CooperativeState, event.cooperative_id, with_for_update=True, populate_existing=True)
     if state is not None and event.version <= state.version:
         return None  # older or repeated version: the newer state is already applied
     profile = (event.unit_code, event.legal_status.value, event.sector.value)
@@ -56,7 +59,7 @@ async def apply_status_event(session: AsyncSession, event: CooperativeStatusV1) 
         earliest = FROM_THE_START
     elif (state.unit_code, state.legal_status, state.sector) != profile:
         effective = period_of(event.changed_at.astimezone(VIETNAM).date())
-        change = await session.get(ProfileChange, (event.cooperative_id, effective))
+        change = await session.get(ProfileChange, (event.cooperative_id, effective), populate_existing=True)
         if change is None:
             session.add(
                 ProfileChange(
@@ -78,7 +81,7 @@ async def apply_status_event(session: AsyncSession, event: CooperativeStatusV1) 
     if event.status is not None:
         period = normalise(event.status.period)
         data = event.status.model_dump(mode="json")
-        snapshot = await session.get(StatusSnapshot, (event.cooperative_id, period))
+        snapshot = await session.get(StatusSnapshot, (event.cooperative_id, period), populate_existing=True)
         if snapshot is None:
             session.add(
                 StatusSnapshot(
@@ -95,6 +98,126 @@ async def apply_status_event(session: AsyncSession, event: CooperativeStatusV1) 
             earliest = min(earliest or period, period)
     await session.flush()
     return Change(event.cooperative_id, earliest) if earliest is not None else None
+
+
+_STATES = cast(Table, CooperativeState.__table__)
+_PROFILES = cast(Table, ProfileChange.__table__)
+_SNAPSHOTS = cast(Table, StatusSnapshot.__table__)
+_STATE_COLUMNS = ("version", "registration_code", "name", "unit_code", "legal_status", "sector", "changed_at")
+
+
+def _upsert(table: Table, keys: Sequence[str], columns: Sequence[str]) -> Insert:
+    statement = insert(table)
+    return statement.on_conflict_do_update(index_elements=list(keys), set_={c: statement.excluded[c] for c in columns})
+
+
+# Run as executemany. Existing cooperatives are locked (FOR UPDATE) before, so their upsert is an update; new
+# ones are plain inserts, so a replica racing on the same new cooperative fails (and the batch is retried one
+# event per transaction), exactly as the ORM's INSERT does in `apply_status_event`.
+_INSERT_STATES = insert(_STATES)
+_UPDATE_STATES = _upsert(_STATES, ["cooperative_id"], _STATE_COLUMNS)
+_UPSERT_PROFILES = _upsert(_PROFILES, ["cooperative_id", "effective_period"], ["unit_code", "legal_status", "sector"])
+_UPSERT_SNAPSHOTS = _upsert(_SNAPSHOTS, ["cooperative_id", "period"], ["report_id", "as_of", "data"])
+
+
+async def apply_status_events(session: AsyncSession, events: Sequence[CooperativeStatusV1]) -> dict[uuid.UUID, str]:
+    """`apply_status_event` on each event in order, set-based: the cooperatives of the batch are read (and
+    locked, in cooperative_id order) and their snapshots read in two queries, the events are applied in memory
+    with the same rules, and the resulting rows are written with one executemany per table.
+
+    Returns, per cooperative that changed, the earliest period whose contributions must be recomputed (the
+    earliest over its events). No ORM object is loaded or left stale by this function; readers of these tables
+    in the same transaction load with `populate_existing`."""
+    if not events:
+        return {}
+    ids = sorted({e.cooperative_id for e in events})
+    states: dict[uuid.UUID, dict[str, Any]] = {
+        row.cooperative_id: dict(row._mapping)
+        for row in await session.execute(
+            select(_STATES)
+            .where(_STATES.c.cooperative_id.in_(ids))
+            .order_by(_STATES.c.cooperative_id)
+            .with_for_update()
+        )
+    }
+    existing = set(states)
+    wanted = sorted({(e.cooperative_id, normalise(e.status.period)) for e in events if e.status is not None})
+    snapshots: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
+    if wanted:
+        for row in await session.execute(
+            select(_SNAPSHOTS.c.cooperative_id, _SNAPSHOTS.c.period, _SNAPSHOTS.c.data).where(
+                tuple_(_SNAPSHOTS.c.cooperative_id, _SNAPSHOTS.c.period).in_(wanted)
+            )
+        ):
+            snapshots[(row.cooperative_id, row.period)] = row.data
+
+    written_states: dict[uuid.UUID, dict[str, Any]] = {}
+    written_profiles: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
+    written_snapshots: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
+    earliest_of: dict[uuid.UUID, str] = {}
+    for event in events:
+        cooperative_id = event.cooperative_id
+        state = states.get(cooperative_id)
+        if state is not None and event.version <= state["version"]:
+            continue  # older or repeated version: the newer state is already applied
+        profile = (event.unit_code, event.legal_status.value, event.sector.value)
+        earliest: str | None = None
+        if state is None:
+            effective: str | None = FROM_THE_START
+        elif (state["unit_code"], state["legal_status"], state["sector"]) != profile:
+            effective = period_of(event.changed_at.astimezone(VIETNAM).date())
+        else:
+            effective = None
+        if effective is not None:
+            written_profiles[(cooperative_id, effective)] = {
+                "cooperative_id": cooperative_id,
+                "effective_period": effective,
+                "unit_code": profile[0],
+                "legal_status": profile[1],
+                "sector": profile[2],
+            }
+            earliest = effective
+        state = {
+            "cooperative_id": cooperative_id,
+            "version": event.version,
+            "registration_code": event.registration_code,
+            "name": event.name,
+            "unit_code": profile[0],
+            "legal_status": profile[1],
+            "sector": profile[2],
+            "changed_at": event.changed_at,
+        }
+        states[cooperative_id] = written_states[cooperative_id] = state
+
+        if event.status is not None:
+            period = normalise(event.status.period)
+            data = event.status.model_dump(mode="json")
+            key = (cooperative_id, period)
+            if key not in snapshots or snapshots[key] != data:
+                snapshots[key] = data
+                written_snapshots[key] = {
+                    "cooperative_id": cooperative_id,
+                    "period": period,
+                    "report_id": event.status.report_id,
+                    "as_of": event.status.as_of,
+                    "data": data,
+                }
+                earliest = min(earliest or period, period)
+        if earliest is not None:
+            known = earliest_of.get(cooperative_id)
+            earliest_of[cooperative_id] = min(known, earliest) if known else earliest
+
+    new_states = [written_states[i] for i in sorted(written_states) if i not in existing]
+    if new_states:
+        await session.execute(_INSERT_STATES, new_states)
+    updated_states = [written_states[i] for i in sorted(written_states) if i in existing]
+    if updated_states:
+        await session.execute(_UPDATE_STATES, updated_states)
+    if written_profiles:
+        await session.execute(_UPSERT_PROFILES, [written_profiles[k] for k in sorted(written_profiles)])
+    if written_snapshots:
+        await session.execute(_UPSERT_SNAPSHOTS, [written_snapshots[k] for k in sorted(written_snapshots)])
+    return earliest_of
 
 
 @dataclass(frozen=True)
@@ -132,6 +255,14 @@ def contributions_for(
 async def history_of(
     session: AsyncSession, cooperative_id: uuid.UUID
 ) -> tuple[list[ProfileChange], list[StatusSnapshot]]:
-    profiles = await session.scalars(select(ProfileChange).where(ProfileChange.cooperative_id == cooperative_id))
-    snapshots = await session.scalars(select(StatusSnapshot).where(StatusSnapshot.cooperative_id == cooperative_id))
+    profiles = await session.scalars(
+        select(ProfileChange)
+        .where(ProfileChange.cooperative_id == cooperative_id)
+        .execution_options(populate_existing=True)
+    )
+    snapshots = await session.scalars(
+        select(StatusSnapshot)
+        .where(StatusSnapshot.cooperative_id == cooperative_id)
+        .execution_options(populate_existing=True)
+    )
     return list(profiles.all()), list(snapshots.all())
