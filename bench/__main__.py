@@ -38,11 +38,14 @@ QUICK: dict[str, Any] = {
     "concurrencies": [1, 8, 32],
     "write_seconds": 3.0,
     "drain_events": 1000,
+    "drain_events_notifications": 300,
     "rates": [50, 200],
-    "e2e_seconds": 8.0,
+    "e2e_seconds": 6.0,
     "sizes": [1_000, 10_000],
     "import_rows": 500,
     "incremental_samples": 15,
+    # Seconds each scenario may take at most (its waits are cut to fit); the whole run stays under 3 minutes.
+    "budgets": {"catch_up": 15, "consumers": 30, "e2e": 40, "scale": 50},
 }
 FULL: dict[str, Any] = {
     "per_district": 20,
@@ -52,11 +55,14 @@ FULL: dict[str, Any] = {
     "concurrencies": [1, 4, 16, 64],
     "write_seconds": 6.0,
     "drain_events": 2000,
-    "rates": [50, 100, 200, 350, 500],
+    "drain_events_notifications": 1000,
+    "rates": [50, 200, 500],
     "e2e_seconds": 15.0,
     "sizes": [1_000, 10_000, 100_000],
     "import_rows": 2000,
     "incremental_samples": 30,
+    # Seconds each scenario may take at most (its waits are cut to fit); the whole run stays under 20 minutes.
+    "budgets": {"catch_up": 60, "consumers": 240, "e2e": 240, "scale": 420},
 }
 
 
@@ -98,7 +104,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         print(f"infra: {results['infra']}", flush=True)
         await seed_cooperatives(system, cfg["per_district"])
-        await system.wait_drained(timeout=240)
+        await system.wait_drained(timeout=120)
         sample = cooperative_status_event(random.Random(1), system_uuid(), 3, "926")
         _, payload, _, _ = record_of(sample, "registry")
         body = json.loads(payload)["status"]
@@ -123,18 +129,37 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if system.sampler:
                     system.sampler.mark("write-path")
                 results["write_path"] = await scenarios.write_path(
-                    system, bare, concurrencies=cfg["concurrencies"], duration=cfg["write_seconds"]
+                    system,
+                    bare,
+                    concurrencies=cfg["concurrencies"],
+                    duration=cfg["write_seconds"],
+                    catch_up=cfg["budgets"]["catch_up"],
                 )
             finally:
                 bare.stop()
         if "consumers" in chosen:
             print("consumers draining a pre-filled topic", flush=True)
-            await _guarded(results, "consumers", scenarios.consumer_drain(system, events=cfg["drain_events"]))
+            await _guarded(
+                results,
+                "consumers",
+                scenarios.consumer_drain(
+                    system,
+                    events=cfg["drain_events"],
+                    notification_events=cfg["drain_events_notifications"],
+                    budget=cfg["budgets"]["consumers"],
+                ),
+            )
         if "e2e" in chosen:
             print("3. end to end", flush=True)
             await _guarded(
-                results, "end_to_end", scenarios.end_to_end(system, rates=cfg["rates"], duration=cfg["e2e_seconds"])
+                results,
+                "end_to_end",
+                scenarios.end_to_end(
+                    system, rates=cfg["rates"], duration=cfg["e2e_seconds"], budget=cfg["budgets"]["e2e"]
+                ),
             )
+            results["end_to_end_max_sustained"] = scenarios.max_sustained(results.get("end_to_end") or [])
+            print(f"  max sustained: {results['end_to_end_max_sustained']}", flush=True)
         if "scale" in chosen:
             print("4. scale", flush=True)
             await _guarded(
@@ -145,11 +170,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     sizes=cfg["sizes"],
                     import_rows=cfg["import_rows"],
                     incremental_samples=cfg["incremental_samples"],
+                    budget=cfg["budgets"]["scale"],
                 ),
             )
         results["inbox_messages"] = await system.sql("SELECT count(*) FROM notifications.inbox_messages")
         results["dead_letters_note"] = "see service logs for 'event sent to DLQ'"
     finally:
+        await system.kafka.close()
         if system.sampler:
             results["peak_rss_mb"] = system.sampler.peaks_mb()
         await asyncio.to_thread(stop_system, system)

@@ -39,7 +39,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "pass": d["ratio"] is not None and d["ratio"] >= 0.10,
                 }
             )
-    scale = results.get("scale", [])
+    scale = _measured(results.get("scale"))
     if len(scale) >= 2:
         small, large = scale[0], scale[-1]
         s, lg = small["incremental"]["p50_ms"], large["incremental"]["p50_ms"]
@@ -58,8 +58,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "pass": (large["recompute_over_incremental"] or 0) >= 100,
             }
         )
-    e2e = {row["offered_per_s"]: row for row in results.get("end_to_end", [])}
-    if 200 in e2e:
+    e2e = {row["offered_per_s"]: row for row in results.get("end_to_end") or []}
+    if 200 in e2e and "error" in e2e[200]:
+        rows.append(
+            {
+                "target": "end-to-end (report → alert + inbox) p99 < 1 s at 200 updates/s",
+                "measured": f"not measured: {e2e[200]['error']}",
+                "pass": False,
+            }
+        )
+    elif 200 in e2e:
         p99 = e2e[200]["report_to_alert"]["p99_ms"]
         rows.append(
             {
@@ -99,7 +107,7 @@ def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
                 _ratio(rt["msgs_per_s"], _get(results, "consumers", "indicators", "raw_consume_commit", "msgs_per_s")),
             )
         )
-    for row in results.get("end_to_end", []):
+    for row in _measured(results.get("end_to_end")):
         if rt:
             out.append(
                 (
@@ -108,7 +116,7 @@ def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
                     _ratio(row["report_to_alert"]["p50_ms"], rt["round_trip"]["p50_ms"]),
                 )
             )
-    for row in results.get("scale", []):
+    for row in _measured(results.get("scale")):
         if pg1:
             out.append(
                 (
@@ -118,6 +126,11 @@ def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
                 )
             )
     return [{"figure": a, "at": b, "ratio": c} for a, b, c in out]
+
+
+def _measured(rows: Any) -> list[dict[str, Any]]:
+    """The rows of a stepped scenario that were measured (not failed or skipped)."""
+    return [r for r in rows or [] if isinstance(r, dict) and "error" not in r and "skipped" not in r]
 
 
 def _pct(x: float | None) -> str:
@@ -192,7 +205,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {service} | {d['events']} | {d['seconds']} | {d['events_per_s']} | "
                 f"{d['raw_consume_commit']['msgs_per_s']} | {_pct(d['ratio'])} |"
             )
-    e2e = results.get("end_to_end", [])
+    e2e = results.get("end_to_end") or []
     if e2e:
         lines += [
             "",
@@ -203,6 +216,9 @@ def markdown(results: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in e2e:
+            if "error" in r:
+                lines.append(f"| {r['offered_per_s']} | **{r['error']}** |  |  |  |  |  |  |  |  |  |")
+                continue
             v, t, a = r["report_to_value"], r["report_to_target_status"], r["report_to_alert"]
             lines.append(
                 f"| {r['offered_per_s']} | {r['achieved_per_s']} | {r['http']['p99_ms']} "
@@ -210,10 +226,16 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {a['p99_ms']} | {a['samples']} ({r['alerts_missing']}) | {r['drain_after_stop_s']} "
                 f"| {'yes' if r['sustained'] else 'no'} |"
             )
-        sustained = [r["offered_per_s"] for r in e2e if r["sustained"]]
+        ms = results.get("end_to_end_max_sustained") or {}
+        best = ms.get("max_sustained_offered_per_s")
         lines.append("")
-        lines.append(f"Max sustained rate among those tested: {max(sustained) if sustained else 'none'} updates/s.")
-    sc = results.get("scale", [])
+        lines.append(
+            "Max sustained rate among those tested: "
+            + (f"{best} updates/s" if best else f"none (below {ms.get('lowest_offered_per_s')} updates/s)")
+            + f"; best rate absorbed end to end (reports ÷ time until both consumer groups were idle): "
+            f"{ms.get('best_absorbed_per_s')} updates/s."
+        )
+    sc = results.get("scale") or []
     if sc:
         lines += [
             "",
@@ -224,6 +246,9 @@ def markdown(results: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for r in sc:
+            if "skipped" in r or "error" in r:
+                lines.append(f"| {r['cooperatives']:,} | **{r.get('skipped') or r.get('error')}** |  |  |  |  |  |")
+                continue
             rss = r["peak_rss_mb"]
             lines.append(
                 f"| {r['cooperatives']:,} | {r['incremental']['p50_ms']} | {r['incremental']['p95_ms']} | "

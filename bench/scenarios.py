@@ -8,6 +8,7 @@ import io
 import json
 import random
 import time
+import traceback
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,6 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
 from bench import floors
 from bench.http import closed_loop
@@ -25,7 +27,6 @@ from bench.util import latency_summary
 from bench.workload import (
     DISTRICTS,
     cooperative_status_event,
-    end_offsets,
     partitions_of,
     produce_all,
     record_of,
@@ -40,7 +41,7 @@ from shared.events import topics
 
 
 async def write_path(
-    system: System, bare: floors.BareApp, *, concurrencies: list[int], duration: float
+    system: System, bare: floors.BareApp, *, concurrencies: list[int], duration: float, catch_up: float
 ) -> list[dict[str, Any]]:
     """POST status reports at each concurrency; the bare one-insert endpoint at the same concurrency first.
 
@@ -68,7 +69,7 @@ async def write_path(
         finally:
             for name in ("indicators", "notifications"):
                 system.procs[name].resume()
-        drained = await system.wait_drained(timeout=240)
+        drained = await system.wait_drained(timeout=catch_up)
         summary = result.summary()
         rows.append(
             {
@@ -96,10 +97,12 @@ def _ratio(value: float | None, floor: float | None) -> float | None:
 # -- consumers draining a pre-filled topic ----------------------------------------------------------------
 
 
-async def consumer_drain(system: System, *, events: int) -> dict[str, Any]:
+async def consumer_drain(system: System, *, events: int, notification_events: int, budget: float) -> dict[str, Any]:
     """Pause a service, pre-fill its input topic, measure the raw aiokafka drain of the same records, resume the
-    service and time until its group has committed them all."""
+    service and time until its group has committed them all — at most half of `budget` seconds per service; a
+    drain cut short is recorded with the rate of what was committed by then (`completed: false`)."""
     rng = random.Random(11)
+    each = budget / 2
     results: dict[str, Any] = {}
 
     # Indicators: cooperative-status events, two versions each of events/2 new cooperatives across the districts.
@@ -110,33 +113,36 @@ async def consumer_drain(system: System, *, events: int) -> dict[str, Any]:
         for coop, unit in coops
     ]
     results["indicators"] = await _drain_one(
-        system, "indicators", "htx-indicators", topics.COOPERATIVE_STATUS, indicator_records
+        system, "indicators", "htx-indicators", topics.COOPERATIVE_STATUS, indicator_records, each
     )
 
     # Notifications: target-status events alternating missed/achieved on bench targets of every district.
     pairs = [(f"BENCH.{k}", unit) for k in range(1, 6) for unit in DISTRICTS]
     notification_records: list[Any] = []
     version = 0
-    while len(notification_records) < events:
+    while len(notification_records) < notification_events:
         version += 1
         for code, unit in pairs:
             status = "missed" if version % 2 == 1 else "achieved"
             notification_records.append(record_of(target_status_event(code, unit, version, status), "indicators"))
-    notification_records = notification_records[:events]
+    notification_records = notification_records[:notification_events]
     results["notifications"] = await _drain_one(
-        system, "notifications", "htx-notifications", topics.TARGET_STATUS, notification_records
+        system, "notifications", "htx-notifications", topics.TARGET_STATUS, notification_records, each
     )
     return results
 
 
-async def _drain_one(system: System, service: str, group: str, topic: str, records: list[Any]) -> dict[str, Any]:
-    await system.wait_drained(timeout=240)
+async def _drain_one(
+    system: System, service: str, group: str, topic: str, records: list[Any], budget: float
+) -> dict[str, Any]:
+    deadline = time.perf_counter() + budget
+    await system.wait_drained(timeout=min(60.0, budget / 4))
     proc = system.procs[service]
-    before = await end_offsets(system.bootstrap, [topic])
+    before = await system.kafka.end_offsets([topic])
     proc.suspend()
     try:
         await produce_all(system.bootstrap, records)
-        after = await end_offsets(system.bootstrap, [topic])
+        after = await system.kafka.end_offsets([topic])
         raw = await floors.kafka_consume_commit(system.bootstrap, before, after)
     finally:
         proc.resume()
@@ -144,18 +150,20 @@ async def _drain_one(system: System, service: str, group: str, topic: str, recor
     t0 = time.perf_counter()
     if system.sampler:
         system.sampler.mark(f"drain-{service}")
-    seconds = await wait_caught_up(system.bootstrap, group, after, timeout=600)
+    seconds = await wait_caught_up(system.kafka, group, after, timeout=max(10.0, deadline - t0))
     if profiler is not None:
         profiler.stop()
     if seconds is None:
         seconds_s = time.perf_counter() - t0
+        applied = await system.kafka.committed_since(group, before)
         done = False
     else:
-        seconds_s, done = seconds, True
-    rate = len(records) / seconds_s
+        seconds_s, applied, done = seconds, len(records), True
+    rate = applied / seconds_s
     payload_bytes = sum(len(r[1]) for r in records) // max(1, len(records))
     row = {
         "events": len(records),
+        "events_applied": applied,
         "payload_bytes_avg": payload_bytes,
         "seconds": round(seconds_s, 2),
         "completed": done,
@@ -165,7 +173,7 @@ async def _drain_one(system: System, service: str, group: str, topic: str, recor
     }
     print(
         f"  drain {service}: {row['events_per_s']} ev/s vs raw {raw['msgs_per_s']} msg/s → {row['ratio']}"
-        + ("" if done else " (TIMED OUT)"),
+        + ("" if done else f" (time budget: {applied} of {len(records)} applied in {seconds_s:.0f} s)"),
         flush=True,
     )
     return row
@@ -182,24 +190,44 @@ class Collector:
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
         self.arrivals: dict[str, list[tuple[float, str]]] = {}  # district → [(t, stage)]
+        self.errors: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
-    async def start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
-        await consumer.start()
-        partitions = await partitions_of(consumer, list(self.WATCH))
-        consumer.assign(partitions)
-        await consumer.seek_to_end(*partitions)
-        for tp in partitions:
-            await consumer.position(tp)
+    async def start(self, wait: float = 60.0) -> None:
+        """Connect (retrying with backoff for at most `wait` seconds) and start reading from the end."""
+        deadline = time.monotonic() + wait
+        delay = 0.2
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
+            )
+            try:
+                await consumer.start()
+                partitions = await partitions_of(consumer, list(self.WATCH))
+                consumer.assign(partitions)
+                await consumer.seek_to_end(*partitions)
+                for tp in partitions:
+                    await consumer.position(tp)
+                break
+            except (TimeoutError, KafkaError, OSError):
+                await consumer.stop()
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 2.0)
         self._consumer = consumer
         self._task = asyncio.create_task(self._pump())
 
     async def _pump(self) -> None:
         assert self._consumer is not None
         while True:
-            batches = await self._consumer.getmany(timeout_ms=50, max_records=1000)
+            try:
+                batches = await self._consumer.getmany(timeout_ms=50, max_records=1000)
+            except KafkaError as exc:  # aiokafka reconnects by itself; note the error and keep reading
+                self.errors.append(repr(exc))
+                await asyncio.sleep(0.5)
+                continue
             now = time.perf_counter()
             for tp, records in batches.items():
                 for record in records:
@@ -228,17 +256,22 @@ class Collector:
             await self._consumer.stop()
 
 
-async def end_to_end(system: System, *, rates: list[int], duration: float) -> list[dict[str, Any]]:
+async def end_to_end(system: System, *, rates: list[int], duration: float, budget: float) -> list[dict[str, Any]]:
     """Open-loop status reports at each rate. One cooperative per district toggles "model cooperative", which
     flips target III.3.a of its district (achieved ↔ missed): indicator value → target status → alert (+ inbox).
     Toggles of a district are closed-loop (the next one waits for the alert of the previous, or 10 s), so each
-    observed event belongs to exactly one toggle; the other reports are the background load."""
-    await system.wait_drained(timeout=240)
+    observed event belongs to exactly one toggle; the other reports are the background load.
+
+    One collector (Kafka consumer), one HTTP client and the run's one Kafka probe serve every step. Each step is
+    guarded: a step that fails is recorded with its error and the next step still runs; a step that no longer
+    fits in `budget` seconds is recorded as skipped. Every offered rate gets a row."""
+    deadline = time.perf_counter() + budget
+    await system.wait_drained(timeout=min(120.0, budget / 4))
     collector = Collector(system.bootstrap)
     await collector.start()
     rng = random.Random(5)
     plain = [c for ids in system.plain.values() for c in ids]
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
         async with httpx.AsyncClient(
             base_url=system.url("registry"),
@@ -247,10 +280,53 @@ async def end_to_end(system: System, *, rates: list[int], duration: float) -> li
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
         ) as client:
             for rate in rates:
-                rows.append(await _one_rate(system, client, collector, plain, rng, rate, duration))
+                left = deadline - time.perf_counter()
+                if left < duration + 10:
+                    rows.append(_failed_step(rate, f"skipped: the end-to-end time budget ({budget:.0f} s) is spent"))
+                    print(f"  e2e {rate}/s: SKIPPED ({rows[-1]['error']})", flush=True)
+                    continue
+                try:
+                    rows.append(
+                        await _one_rate(
+                            system,
+                            client,
+                            collector,
+                            plain,
+                            rng,
+                            rate,
+                            duration,
+                            drain_timeout=min(60.0, left - duration),
+                        )
+                    )
+                except Exception as exc:  # noqa: BLE001 - one step's failure must not hide the others
+                    rows.append(_failed_step(rate, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+                    print(f"  e2e {rate}/s: FAILED {rows[-1]['error']}", flush=True)
     finally:
         await collector.stop()
+    if collector.errors:
+        rows[-1]["collector_errors"] = collector.errors[:20]
     return rows
+
+
+def _failed_step(rate: int, error: str, trace: str | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {"offered_per_s": rate, "error": error, "sustained": False}
+    if trace:
+        row["traceback"] = trace
+    return row
+
+
+def max_sustained(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's "maximum sustained rate before lag grows without bound": the highest offered rate that was
+    sustained, and, as a measured estimate of the pipeline's capacity, the best rate at which a step's reports
+    were absorbed end to end (reports ÷ time from the first request until both consumer groups were idle)."""
+    measured = [r for r in rows if "error" not in r]
+    sustained = [r["offered_per_s"] for r in measured if r["sustained"]]
+    absorbed = [r["absorbed_per_s"] for r in measured if r.get("absorbed_per_s")]
+    return {
+        "max_sustained_offered_per_s": max(sustained) if sustained else None,
+        "lowest_offered_per_s": min((r["offered_per_s"] for r in rows), default=None),
+        "best_absorbed_per_s": max(absorbed) if absorbed else None,
+    }
 
 
 async def _one_rate(
@@ -261,8 +337,10 @@ async def _one_rate(
     rng: random.Random,
     rate: int,
     duration: float,
+    *,
+    drain_timeout: float,
 ) -> dict[str, Any]:
-    await system.wait_drained(timeout=240)
+    backlog_wait = await system.wait_drained(timeout=drain_timeout)
     if system.sampler:
         system.sampler.mark(f"e2e-{rate}")
     http_latencies: list[float] = []
@@ -296,14 +374,19 @@ async def _one_rate(
     start = time.perf_counter()
     end = start + duration
     sent = 0
-    next_lag = start
+
+    async def sample_lag() -> None:
+        # In its own task, so a slow Kafka answer never delays the open-loop sender.
+        while True:
+            t = time.perf_counter()
+            lag_samples.append((round(t - start, 2), await system.lag("indicators")))
+            await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - t)))
+
+    sampler = asyncio.create_task(sample_lag())
     while True:
         now = time.perf_counter()
         if now >= end:
             break
-        if now >= next_lag:
-            lag_samples.append((round(now - start, 2), await system.lag("indicators")))
-            next_lag += 1.0
         due = start + sent / rate
         if due > now:
             await asyncio.sleep(min(due - now, 0.05))
@@ -333,11 +416,19 @@ async def _one_rate(
         task.add_done_callback(in_flight.discard)
         sent += 1
     offered_seconds = time.perf_counter() - start
+    sampler.cancel()
+    lag_error = None
+    try:
+        await sampler
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - lag samples are context; the step's figures stand without them
+        lag_error = f"{type(exc).__name__}: {exc}"
     if in_flight:
         await asyncio.wait(in_flight, timeout=60)
     t_stop = time.perf_counter()
-    # Lag after the load stops: how long until both consumer groups are idle again.
-    drained = await system.wait_drained(timeout=300)
+    # Lag after the load stops: how long until both consumer groups are idle again (bounded by the budget).
+    drained = await system.wait_drained(timeout=drain_timeout)
     await asyncio.sleep(0.5)
     stages: dict[str, list[float]] = {"value": [], "target_status": [], "alert": []}
     missing = 0
@@ -371,8 +462,13 @@ async def _one_rate(
         "lag_mid": lag_mid,
         "lag_end": lag_end,
         "drain_after_stop_s": None if drained is None else round(drained, 2),
+        "drain_timeout_s": round(drain_timeout, 1),
+        "backlog_wait_before_s": None if backlog_wait is None else round(backlog_wait, 2),
+        "absorbed_per_s": None if drained is None else round(sent / (t_stop - start + drained), 1),
         "sustained": sustained,
     }
+    if lag_error:
+        row["lag_sampling_error"] = lag_error
     print(
         f"  e2e {rate}/s: achieved {row['achieved_per_s']}/s, report→alert p50 {row['report_to_alert']['p50_ms']} "
         f"p99 {row['report_to_alert']['p99_ms']} ms ({len(stages['alert'])} samples, {missing} missing), "
@@ -485,9 +581,16 @@ def import_csv(rows: int, rng: random.Random) -> bytes:
     return ("\ufeff" + out.getvalue()).encode()
 
 
+PROJECTION = ("cooperatives", "profile_history", "status_snapshots", "contributions", "aggregates")
+
+
 async def scale(
-    system: System, *, sizes: list[int], import_rows: int, incremental_samples: int
+    system: System, *, sizes: list[int], import_rows: int, incremental_samples: int, budget: float
 ) -> list[dict[str, Any]]:
+    """At each size, exactly that many cooperatives in the indicators projection: the projection is emptied
+    first (the earlier scenarios' cooperatives are not counted), then each size is bulk-loaded up to
+    `size − import rows` and the registry import brings it to `size`. Sizes that no longer fit in `budget`
+    seconds are recorded as skipped."""
     from services.indicators.db.models import outbox as indicators_outbox
     from services.indicators.domain.engine import IndicatorEngine
     from shared.clock import SystemClock
@@ -498,19 +601,30 @@ async def scale(
     engine = create_engine(system.database_url, pool_size=2, application_name="bench-scale")
     sessions = make_sessionmaker(engine)
     indicator_engine = IndicatorEngine(Outbox(indicators_outbox, "indicators"), SystemClock())
-    rows = []
+    rows: list[dict[str, Any]] = []
     loaded = 0
+    deadline = time.perf_counter() + budget
+    await system.wait_drained(timeout=min(120.0, budget / 4))
+    await system.sql("TRUNCATE " + ", ".join(f"indicators.{t}" for t in PROJECTION))
     try:
         for size in sizes:
-            await system.wait_drained(timeout=300)
+            if time.perf_counter() > deadline:
+                rows.append({"cooperatives": size, "skipped": f"the scale time budget ({budget:.0f} s) is spent"})
+                print(f"  scale {size}: SKIPPED ({rows[-1]['skipped']})", flush=True)
+                continue
+            phase_start = time.perf_counter()
+            await system.wait_drained(timeout=120)
             if system.sampler:
                 system.sampler.mark(f"scale-{size}")
             existing = int(await system.sql("SELECT count(*) FROM indicators.cooperatives"))
-            to_load = max(0, size - existing)
+            to_import = min(import_rows, size // 2)
+            to_load = size - existing - to_import
+            if to_load < 0:
+                raise RuntimeError(f"{existing} cooperatives already in the projection, more than {size}")
             load_seconds = await bulk_load_projection(system, loaded, to_load, rng)
             loaded += to_load
             # Bulk import through the registry API (the rows then flow to indicators like any change).
-            content = import_csv(import_rows, rng)
+            content = import_csv(to_import, rng)
             async with httpx.AsyncClient(base_url=system.url("registry"), headers=system.auth, timeout=900) as client:
                 t0 = time.perf_counter()
                 response = await client.post(
@@ -520,7 +634,7 @@ async def scale(
                 if response.status_code != 200:
                     raise RuntimeError(f"import failed: {response.status_code} {response.text[:2000]}")
                 imported = response.json()
-                drained = await system.wait_drained(timeout=600)
+                drained = await system.wait_drained(timeout=max(60.0, deadline - time.perf_counter()))
                 # Full recompute, in the indicators service (so its RSS is the one that counts).
                 t0 = time.perf_counter()
                 recomputed = await client.post(system.url("indicators") + "/v1/recompute")
@@ -528,6 +642,8 @@ async def scale(
                 recomputed.raise_for_status()
             await system.wait_drained(timeout=300)
             total = int(await system.sql("SELECT count(*) FROM indicators.cooperatives"))
+            if total != size:
+                raise RuntimeError(f"the projection holds {total} cooperatives, not {size}")
             # Incremental: one status event applied through the engine, as the consumer does, in its own transaction.
             sample_ids = await _sample_cooperatives(system, incremental_samples)
             costs = []
@@ -544,7 +660,7 @@ async def scale(
                 "bulk_load_seconds": round(load_seconds, 2),
                 "import_rows": imported.get("rows"),
                 "import_seconds": round(import_seconds, 2),
-                "import_rows_per_s": round(import_rows / import_seconds, 1),
+                "import_rows_per_s": round(to_import / import_seconds, 1),
                 "import_to_indicators_drained_s": None if drained is None else round(drained, 2),
                 "full_recompute_seconds": round(recompute_seconds, 3),
                 "incremental": latency_summary(costs),
@@ -553,6 +669,7 @@ async def scale(
                 if costs
                 else None,
                 "peak_rss_mb": rss,
+                "phase_seconds": round(time.perf_counter() - phase_start, 1),
             }
             rows.append(row)
             print(

@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 
 from bench.procs import SERVICES, RssSampler, ServiceProcess, start_service, stop_service, wait_ready
-from bench.workload import DISTRICTS, lag, status_body
+from bench.workload import DISTRICTS, KafkaProbe, status_body
 from shared.auth import mint_token
 from shared.db import asyncpg_dsn
 from shared.events import topics
@@ -46,6 +46,14 @@ class System:
     toggle_state: dict[str, bool] = field(default_factory=dict)  # district → its current is_model
     rng: random.Random = field(default_factory=lambda: random.Random(219))
     profile_dir: Path | None = None  # when set, the consumer drains are profiled with py-spy
+    _probe: KafkaProbe | None = None
+
+    @property
+    def kafka(self) -> KafkaProbe:
+        """The run's one long-lived Kafka client for offsets and lag (reconnects with a bounded wait)."""
+        if self._probe is None:
+            self._probe = KafkaProbe(self.bootstrap)
+        return self._probe
 
     @property
     def database_url(self) -> str:
@@ -64,7 +72,7 @@ class System:
 
     async def lag(self, service: str) -> int:
         group, names = GROUPS[service]
-        return await lag(self.bootstrap, group, names)
+        return await self.kafka.lag(group, names)
 
     async def wait_drained(self, timeout: float = 180.0) -> float | None:
         """Seconds until both consumer groups have no lag (None: still lagging after `timeout`)."""

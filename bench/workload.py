@@ -6,19 +6,21 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared.events import contracts
 from shared.events.contracts import EventPayload, payload_json
 from shared.events.envelope import SOURCE_PREFIX, CloudEvent, Headers, encode_data, to_headers
 
 DISTRICTS = ["916", "917", "918", "919", "923", "924", "925", "926", "927"]
+T = TypeVar("T")
 PLAN = "219-KH-UBND"
 PERIOD = "2026-H2"
 AS_OF = "2026-07-01"
@@ -130,49 +132,94 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: list[str]) -> list[T
     return [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or [])]
 
 
-async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = await partitions_of(consumer, topics)
-        if not partitions:
-            raise RuntimeError(f"no partitions found for {topics}")
-        result: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-        return result
-    finally:
-        await consumer.stop()
+class KafkaProbe:
+    """One consumer (metadata, end offsets) and one admin client (group offsets), started once and reused by
+    every lag check of the run. Opening fresh clients several times a second exhausted the broker's connection
+    handling under load (`Unable to bootstrap`); a failed call now closes the clients, reconnects and retries with
+    backoff for at most `wait` seconds, then raises."""
 
+    def __init__(self, bootstrap: str, *, wait: float = 30.0) -> None:
+        self.bootstrap = bootstrap
+        self.wait = wait
+        self._consumer: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._partitions: dict[tuple[str, ...], list[TopicPartition]] = {}
+        self._lock = asyncio.Lock()
 
-async def group_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-        return {tp: meta.offset for tp, meta in offsets.items() if meta is not None and meta.offset >= 0}
-    finally:
-        await admin.close()
+    async def _connect(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            await consumer.start()
+            self._consumer = consumer
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            await admin.start()
+            self._admin = admin
+        return self._consumer, self._admin
 
+    async def close(self) -> None:
+        consumer, admin, self._consumer, self._admin = self._consumer, self._admin, None, None
+        for closing in (consumer.stop() if consumer else None, admin.close() if admin else None):
+            if closing is not None:
+                try:
+                    await closing
+                except Exception:  # noqa: BLE001 - closing a broken client must not hide the real error
+                    pass
 
-async def lag(bootstrap: str, group: str, topics: list[str]) -> int:
-    ends = await end_offsets(bootstrap, topics)
-    committed = await group_offsets(bootstrap, group)
-    return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
+    async def _retrying(self, call: Callable[[AIOKafkaConsumer, AIOKafkaAdminClient], Awaitable[T]]) -> T:
+        deadline = time.monotonic() + self.wait
+        delay = 0.2
+        async with self._lock:
+            while True:
+                try:
+                    consumer, admin = await self._connect()
+                    return await call(consumer, admin)
+                except (TimeoutError, KafkaError, OSError):
+                    await self.close()
+                    if time.monotonic() + delay > deadline:
+                        raise
+                    await asyncio.sleep(delay)
+                    delay = min(2 * delay, 2.0)
+
+    async def end_offsets(self, topics: list[str]) -> dict[TopicPartition, int]:
+        async def call(consumer: AIOKafkaConsumer, _: AIOKafkaAdminClient) -> dict[TopicPartition, int]:
+            key = tuple(topics)
+            if key not in self._partitions:
+                partitions = await partitions_of(consumer, topics)
+                if not partitions:
+                    raise RuntimeError(f"no partitions found for {topics}")
+                self._partitions[key] = partitions
+            result: dict[TopicPartition, int] = await consumer.end_offsets(self._partitions[key])
+            return result
+
+        return await self._retrying(call)
+
+    async def group_offsets(self, group: str) -> dict[TopicPartition, int]:
+        async def call(_: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> dict[TopicPartition, int]:
+            offsets = await admin.list_consumer_group_offsets(group)
+            return {tp: meta.offset for tp, meta in offsets.items() if meta is not None and meta.offset >= 0}
+
+        return await self._retrying(call)
+
+    async def lag(self, group: str, topics: list[str]) -> int:
+        ends = await self.end_offsets(topics)
+        committed = await self.group_offsets(group)
+        return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
+
+    async def committed_since(self, group: str, before: dict[TopicPartition, int]) -> int:
+        """How many records of `before`'s partitions `group` has committed past `before`."""
+        committed = await self.group_offsets(group)
+        return sum(max(0, committed.get(tp, 0) - start) for tp, start in before.items())
 
 
 async def wait_caught_up(
-    bootstrap: str, group: str, targets: dict[TopicPartition, int], timeout: float, poll: float = 0.1
+    probe: KafkaProbe, group: str, targets: dict[TopicPartition, int], timeout: float, poll: float = 0.1
 ) -> float | None:
     """Seconds until `group` has committed at least `targets` on every partition; None on timeout."""
     start = time.perf_counter()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        while time.perf_counter() - start < timeout:
-            offsets = await admin.list_consumer_group_offsets(group)
-            committed = {tp: m.offset for tp, m in offsets.items() if m is not None}
-            if all(committed.get(tp, -1) >= end for tp, end in targets.items()):
-                return time.perf_counter() - start
-            await asyncio.sleep(poll)
-        return None
-    finally:
-        await admin.close()
+    while time.perf_counter() - start < timeout:
+        committed = await probe.group_offsets(group)
+        if all(committed.get(tp, -1) >= end for tp, end in targets.items()):
+            return time.perf_counter() - start
+        await asyncio.sleep(poll)
+    return None
