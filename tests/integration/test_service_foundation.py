@@ -170,7 +170,13 @@ async def test_a_missing_scope_is_403_insufficient_scope(
     assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
 
 
-async def test_unknown_routes_and_oversized_bodies_are_problems(client: tuple[str, httpx.AsyncClient]) -> None:
-    _, http = client
-    _assert_problem(await http.get("/v1/nothing-here"), 404)
-    _assert_problem(await http.post("/v1/me", content=b"x" * (2 * 1024 * 1024)), 413)
+async def test_unknown_routes_and_oversized_bodies_are_problems(
+    client: tuple[str, httpx.AsyncClient], auth_settings: AuthSettings
+) -> None:
+    service, http = client
+    token = {"Authorization": f"Bearer {mint_token(auth_settings, agency='SNN', scopes=f'{service}:read')}"}
+    _assert_problem(await http.get("/v1/nothing-here", headers=token), 404)
+    _assert_problem(await http.post("/v1/me", content=b"x" * (2 * 1024 * 1024), headers=token), 413)
+    # Authentication comes first (shared.auth.first): without a token, neither is revealed — only 401.
+    _assert_problem(await http.get("/v1/nothing-here"), 401)
+    _assert_problem(await http.post("/v1/me", content=b"x" * (2 * 1024 * 1024)), 401)
