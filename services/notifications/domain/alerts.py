@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.db.models import Agency, Alert
 from services.notifications.domain import dispatch
+from services.notifications.domain.lookups import lookups_for
 from services.notifications.domain.messages import render
 from shared.errors import Conflict, PreconditionFailed
 from shared.events.contracts import AlertV1
@@ -47,7 +48,12 @@ def etag_of(alert: Alert) -> str:
 
 
 async def language_of(session: AsyncSession, agency_code: str) -> str:
+    cache = lookups_for(session)
+    if cache is not None and agency_code in cache.languages:
+        return cache.languages[agency_code] or "vi"
     language = await session.scalar(select(Agency.language).where(Agency.code == agency_code))
+    if cache is not None:
+        cache.languages[agency_code] = language
     return language or "vi"
 
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.db.models import Agency, Alert, Channel, Delivery, InboxMessage, StreamEvent
+from services.notifications.domain.lookups import lookups_for
 from services.notifications.domain.messages import Message, render
 from services.notifications.domain.stream import STREAM_CHANNEL
 
@@ -51,16 +52,25 @@ SUBJECT_LABEL = {
 
 async def notify(session: AsyncSession, alert: Alert, notice: str, now: datetime) -> None:
     """Record `notice` (opened | updated | reminder | acknowledged | resolved) of `alert` on every channel."""
-    agency = await session.get(Agency, alert.agency_code)
+    cache = lookups_for(session)
+    agency = await _agency(session, alert.agency_code)
     agency_language = agency.language if agency is not None else "vi"
     digest = agency is not None and agency.digest
     await _to_inbox(session, alert, notice, now, alert.agency_code, Message(alert.title, alert.body))
 
-    channels = (
-        await session.scalars(
-            select(Channel).where(Channel.agency_code == alert.agency_code, Channel.enabled).order_by(Channel.id)
+    channels = cache.channels.get(alert.agency_code) if cache is not None else None
+    if channels is None:
+        channels = list(
+            (
+                await session.scalars(
+                    select(Channel)
+                    .where(Channel.agency_code == alert.agency_code, Channel.enabled)
+                    .order_by(Channel.id)
+                )
+            ).all()
         )
-    ).all()
+        if cache is not None:
+            cache.channels[alert.agency_code] = channels
     working = await working_channels(session, [c.id for c in channels])
     for channel in channels:
         text = text_for(alert, channel.language, agency_language)
@@ -99,6 +109,10 @@ async def working_channels(session: AsyncSession, channel_ids: list[uuid.UUID]) 
     """Channels whose most recent finished delivery did not fail (a channel never used yet counts as working)."""
     if not channel_ids:
         return set()
+    cache = lookups_for(session)
+    key = tuple(channel_ids)
+    if cache is not None and key in cache.working:
+        return set(cache.working[key])
     latest = (
         select(Delivery.channel_id, Delivery.status)
         .where(Delivery.channel_id.in_(channel_ids), Delivery.status.in_(("sent", "failed")))
@@ -106,6 +120,8 @@ async def working_channels(session: AsyncSession, channel_ids: list[uuid.UUID]) 
         .ext(distinct_on(Delivery.channel_id))
     )
     failed = {row.channel_id for row in (await session.execute(latest)).all() if row.status == "failed"}
+    if cache is not None:
+        cache.working[key] = set(channel_ids) - failed
     return set(channel_ids) - failed
 
 
@@ -143,8 +159,9 @@ async def fallback_if_unreachable(session: AsyncSession, alert_id: uuid.UUID, no
 
 
 async def _fallback(session: AsyncSession, alert: Alert, notice: str, now: datetime) -> None:
-    lead = await session.get(Agency, FALLBACK_AGENCY)
-    agency_language = await session.scalar(select(Agency.language).where(Agency.code == alert.agency_code))
+    lead = await _agency(session, FALLBACK_AGENCY)
+    agency = await _agency(session, alert.agency_code)
+    agency_language = agency.language if agency is not None else None
     text = text_for(alert, lead.language if lead is not None else "vi", agency_language or "vi")
     await _to_inbox(session, alert, notice, now, FALLBACK_AGENCY, text, fallback_for=alert.agency_code)
 
@@ -181,8 +198,22 @@ async def _to_inbox(
         )
     )
     # Delivered at commit (never on rollback) and wakes every replica's stream hub; PostgreSQL folds identical
-    # notifications of one transaction into one.
-    await session.execute(select(func.pg_notify(STREAM_CHANNEL, "")))
+    # notifications of one transaction into one (so a batch sends it once).
+    cache = lookups_for(session)
+    if cache is None or not cache.stream_notified:
+        await session.execute(select(func.pg_notify(STREAM_CHANNEL, "")))
+        if cache is not None:
+            cache.stream_notified = True
+
+
+async def _agency(session: AsyncSession, code: str) -> Agency | None:
+    cache = lookups_for(session)
+    if cache is not None and code in cache.agencies:
+        return cast(Agency | None, cache.agencies[code])
+    agency = await session.get(Agency, code)
+    if cache is not None:
+        cache.agencies[code] = agency
+    return agency
 
 
 def alert_summary(alert: Alert, text: Message) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.db.models import Agency, RoutingRule
+from services.notifications.domain.lookups import lookups_for
 from shared.errors import PreconditionFailed, ValidationFailed
 
 ANY_UNIT = "*"
@@ -59,12 +60,17 @@ def choose(default: Recipients, rules: dict[str, tuple[str, tuple[str, ...]]], u
 async def recipients(
     session: AsyncSession, target_code: str, unit_code: str, lead: str, coordinating: list[str]
 ) -> Recipients:
-    rows = await session.scalars(
-        select(RoutingRule).where(
-            RoutingRule.target_code == target_code, RoutingRule.unit_code.in_([unit_code, ANY_UNIT])
+    cache = lookups_for(session)
+    rules = cache.rules.get((target_code, unit_code)) if cache is not None else None
+    if rules is None:
+        rows = await session.scalars(
+            select(RoutingRule).where(
+                RoutingRule.target_code == target_code, RoutingRule.unit_code.in_([unit_code, ANY_UNIT])
+            )
         )
-    )
-    rules = {r.unit_code: (r.lead_agency, tuple(r.coordinating or ())) for r in rows}
+        rules = {r.unit_code: (r.lead_agency, tuple(r.coordinating or ())) for r in rows}
+        if cache is not None:
+            cache.rules[(target_code, unit_code)] = rules
     return choose(Recipients(lead, tuple(coordinating)), rules, unit_code)
 
 
