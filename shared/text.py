@@ -20,13 +20,20 @@ AGENCY_CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 def has_nul(value: Any) -> bool:
-    """Whether a JSON value holds NUL anywhere (in a string or a key), which `jsonb` cannot store."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(has_nul(v) for v in value)
+    """Whether a JSON value holds NUL anywhere (in a string or a key), which `jsonb` cannot store.
+
+    Iterative, not recursive: a hostile body may nest thousands of levels deep."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return False
 
 
