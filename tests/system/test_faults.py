@@ -245,24 +245,32 @@ async def test_broker_and_database_restarts(drill: Drill) -> None:
     await asyncio.to_thread(drill.stack.postgres.halt)
     try:
         db_down = await _all_not_ready(processes)
+        # Writers that arrive while the database is away get 503 and retry with the same Idempotency-Key.
+        during = asyncio.create_task(
+            post_status_updates(drill.registry_url, bearer(), drill.cooperatives, 200, seed=22, label="db-down")
+        )
         await asyncio.sleep(5)
     finally:
         await asyncio.to_thread(drill.stack.postgres.resume)
     db_back = await _all_ready(processes)
 
-    load = await load_task
-    drill.committed_reports += load.committed
+    load, load_during = await load_task, await during
+    assert load_during.retries > 0, "no write met the database outage"
+    assert set(load_during.status_codes) <= {201, 503}, load_during.status_codes  # 503, never a 500
+    drill.committed_reports += load.committed + load_during.committed
     # Nobody restarted them: each process reconnected by itself.
     assert all(p.alive for p in processes), drill.logs()
     assert {p.label: p.starts for p in processes} == starts
     drain_seconds = await drill.wait_drained("after the outages")
     report(
-        f"[faults] outages: {load.committed} updates committed ({load.retries} retried during the outages); "
+        f"[faults] outages: {load.committed + load_during.committed} updates committed "
+        f"({load.retries + load_during.retries} retries; answers while the database was away: "
+        f"{dict(load_during.status_codes)}); "
         f"/readyz not-ready on all {len(processes)} processes {kafka_down:.1f}s after Kafka stopped, ready "
         f"{kafka_back:.1f}s after it started; not-ready {db_down:.1f}s after PostgreSQL stopped, ready "
         f"{db_back:.1f}s after it started; drained in {drain_seconds:.0f}s"
     )
-    assert load.committed == 800
+    assert load.committed == 800 and load_during.committed == 200
     await drill.assert_invariants("after broker and database restarts")
 
 
