@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import time
 import uuid
@@ -107,8 +108,16 @@ class Drill:
 
 @pytest.fixture(scope="module")
 def drill_stack() -> Iterator[Stack]:
-    """A PostgreSQL and a Kafka of this module's own: the tests below stop and restart both."""
-    stack = start_stack(persistent=False)
+    """A PostgreSQL and a Kafka of this module's own: the tests below stop and restart both.
+
+    Started even when the session's fixtures have pointed DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS at the
+    shared ones (start_stack would otherwise reuse those as "external" servers it cannot restart)."""
+    saved = {k: os.environ.pop(k) for k in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS") if k in os.environ}
+    try:
+        stack = start_stack(persistent=False)
+    finally:
+        os.environ.update(saved)
+    assert stack.postgres.impl == "embedded" and stack.kafka.impl != "external", stack.describe()
     try:
         upgrade_all(stack.database_url)
         yield stack
