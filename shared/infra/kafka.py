@@ -319,7 +319,7 @@ def _start_apache(workdir: Path, port: int | None) -> KafkaBroker:
     java_base = [java, *_JVM_OPTS, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
 
     if not (data_dir / "meta.properties").is_file():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = _cluster_id()
         with log_path.open("ab") as out:
             out.write(f"\n===== formatting {data_dir} (cluster id {cluster_id})\n".encode())
             out.flush()
@@ -631,3 +631,13 @@ def _group_on_offsets_partition(partition: int, count: int) -> str:
         if (0 if signed == -(1 << 31) else abs(signed)) % count == partition:
             return group
     raise RuntimeError(f"no probe group id maps to {_OFFSETS_TOPIC}-{partition}")
+
+
+def _cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64. Like Kafka's own `Uuid.randomUuid()` it never
+    starts with '-', which the storage tool's argument parser would take for an option (1 start in 64 failed
+    with "argument --cluster-id/-t: expected one argument")."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
