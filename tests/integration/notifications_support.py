@@ -144,6 +144,15 @@ class MailBox:
         self.messages.append(parsed)
         return "250 Message accepted for delivery"
 
+    def about(self, text: str) -> list[EmailMessage]:
+        """Messages whose plain-text body mentions `text` (the alert id is in every notice's footer)."""
+        return [message for message in list(self.messages) if text in plain_text(message)]
+
+
+def plain_text(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    return "" if part is None else str(part.get_content())
+
 
 @contextlib.contextmanager
 def smtp_server() -> Iterator[tuple[MailBox, int]]:

@@ -14,16 +14,13 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from aiosmtpd.controller import Controller
 
-from tests.system.processes import System, free_port
+from tests.system.processes import System
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 T = TypeVar("T")
@@ -59,41 +56,6 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {within:.0f}s: {what} (last: {last!r})\n{log_tails(system)}")
         await asyncio.sleep(every)
-
-
-# -- an agency's mail server -------------------------------------------------------------------------------
-
-
-class MailBox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's hook)
-        parsed = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        return "250 Message accepted for delivery"
-
-    def about(self, text: str) -> list[EmailMessage]:
-        """Messages whose plain-text body mentions `text` (the alert id is in every notice's footer)."""
-        return [message for message in list(self.messages) if text in plain_text(message)]
-
-
-def plain_text(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    return "" if part is None else str(part.get_content())
-
-
-@contextlib.contextmanager
-def smtp_server() -> Iterator[tuple[MailBox, int]]:
-    """aiosmtpd on 127.0.0.1 in its own thread, accepting everything into a MailBox."""
-    box = MailBox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield box, int(controller.port)
-    finally:
-        controller.stop()
 
 
 # -- an agency's e-government system (webhook endpoint) ----------------------------------------------------

@@ -30,16 +30,8 @@ import pytest
 
 from shared.infra.stack import Stack
 from tests.conftest import DatabaseFactory, report
-from tests.system.e2e_support import (
-    MailBox,
-    StreamWatcher,
-    WebhookReceiver,
-    documented_verifier,
-    eventually,
-    log_tails,
-    plain_text,
-    smtp_server,
-)
+from tests.integration.notifications_support import MailBox, plain_text, smtp_server
+from tests.system.e2e_support import StreamWatcher, WebhookReceiver, documented_verifier, eventually, log_tails
 from tests.system.processes import SERVICES, ServiceProcess, System, bearer, system_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
