@@ -4,18 +4,25 @@ For one changed cooperative: recompute its contributions from the earliest affec
 old ones from their unit's sums and add the new ones (a move between units or a dissolution is just that),
 then recompute the values of the touched units and of every unit above them. The work depends on the number
 of periods, indicators and units touched — never on how many cooperatives exist.
+
+Rows are read and written with Core statements built once at import (so SQLAlchemy compiles each once and
+asyncpg prepares each once: lists go in as one array parameter, `= ANY(:ids)`), never as ORM instances: a
+batch of events writes hundreds of rows, and the identity map's bookkeeping would cost more than the SQL.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, any_, bindparam, delete, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import UUID, String
 
 from services.indicators.db.models import (
     Aggregate,
@@ -27,87 +34,80 @@ from services.indicators.db.models import (
 )
 from services.indicators.domain.measures import value_of
 from services.indicators.domain.plans import PlanDocument
-from services.indicators.domain.projection import Change, contributions_for, history_of
+from services.indicators.domain.projection import Change, contributions_for
+from services.indicators.domain.tree import OrgTree
 from shared.events.contracts import IndicatorValueV1
 from shared.messaging.outbox import Outbox
 
 Touched = set[tuple[str, str]]  # (period, leaf unit)
 
+_PROFILES = cast(Table, ProfileChange.__table__)
+_SNAPSHOTS = cast(Table, StatusSnapshot.__table__)
+_CONTRIBUTIONS = cast(Table, Contribution.__table__)
+_AGGREGATES = cast(Table, Aggregate.__table__)
+_VALUES = cast(Table, IndicatorValue.__table__)
 
-async def refresh_contributions(session: AsyncSession, plan: PlanDocument, change: Change) -> Touched:
-    profiles, snapshots = await history_of(session, change.cooperative_id)
-    fresh = {c.period: c for c in contributions_for(plan, profiles, snapshots) if c.period >= change.from_period}
-    stored = {
-        row.period: row
-        for row in await session.scalars(
-            select(Contribution).where(
-                Contribution.plan_code == plan.code,
-                Contribution.cooperative_id == change.cooperative_id,
-                Contribution.period >= change.from_period,
-            )
-        )
-    }
-    touched: Touched = set()
-    for period in sorted(set(fresh) | set(stored)):
-        old, new = stored.get(period), fresh.get(period)
-        if old is not None and new is not None and old.unit_code == new.unit_code and old.parts == new.parts:
-            continue
-        if old is not None:
-            await add_to_sums(session, plan.code, old.unit_code, period, old.parts, sign=-1)
-            touched.add((period, old.unit_code))
-        if new is not None:
-            await add_to_sums(session, plan.code, new.unit_code, period, new.parts, sign=+1)
-            touched.add((period, new.unit_code))
-            if old is None:
-                session.add(
-                    Contribution(
-                        plan_code=plan.code,
-                        cooperative_id=change.cooperative_id,
-                        period=period,
-                        unit_code=new.unit_code,
-                        parts=new.parts,
-                    )
-                )
-            else:
-                old.unit_code, old.parts = new.unit_code, new.parts
-        elif old is not None:
-            await session.execute(
-                delete(Contribution).where(
-                    Contribution.plan_code == plan.code,
-                    Contribution.cooperative_id == change.cooperative_id,
-                    Contribution.period == period,
-                )
-            )
-    return touched
+_IDS = bindparam("ids", type_=ARRAY(UUID()))
+_UNITS = bindparam("units", type_=ARRAY(String()))
+_PERIODS = bindparam("periods", type_=ARRAY(String()))
+
+_READ_PROFILES = select(
+    _PROFILES.c.cooperative_id,
+    _PROFILES.c.effective_period,
+    _PROFILES.c.unit_code,
+    _PROFILES.c.legal_status,
+    _PROFILES.c.sector,
+).where(_PROFILES.c.cooperative_id == any_(_IDS))
+_READ_SNAPSHOTS = select(_SNAPSHOTS.c.cooperative_id, _SNAPSHOTS.c.period, _SNAPSHOTS.c.data).where(
+    _SNAPSHOTS.c.cooperative_id == any_(_IDS)
+)
+_READ_CONTRIBUTIONS = select(
+    _CONTRIBUTIONS.c.cooperative_id, _CONTRIBUTIONS.c.period, _CONTRIBUTIONS.c.unit_code, _CONTRIBUTIONS.c.parts
+).where(
+    _CONTRIBUTIONS.c.plan_code == bindparam("plan_code"),
+    _CONTRIBUTIONS.c.cooperative_id == any_(_IDS),
+    _CONTRIBUTIONS.c.period >= bindparam("from_period"),
+)
+_insert_contribution = insert(_CONTRIBUTIONS)
+_UPSERT_CONTRIBUTIONS = _insert_contribution.on_conflict_do_update(
+    index_elements=["plan_code", "cooperative_id", "period"],
+    set_={"unit_code": _insert_contribution.excluded.unit_code, "parts": _insert_contribution.excluded.parts},
+)
+_DELETE_CONTRIBUTION = delete(_CONTRIBUTIONS).where(
+    _CONTRIBUTIONS.c.plan_code == bindparam("p_plan_code"),
+    _CONTRIBUTIONS.c.cooperative_id == bindparam("p_cooperative_id"),
+    _CONTRIBUTIONS.c.period == bindparam("p_period"),
+)
+_insert_sum = insert(_AGGREGATES)
+# Run as executemany: adds the deltas to existing sums or creates the rows.
+_ADD_TO_SUMS = _insert_sum.on_conflict_do_update(
+    index_elements=["plan_code", "indicator_code", "unit_code", "period"],
+    set_={
+        "numerator": _AGGREGATES.c.numerator + _insert_sum.excluded.numerator,
+        "denominator": _AGGREGATES.c.denominator + _insert_sum.excluded.denominator,
+        "members": _AGGREGATES.c.members + _insert_sum.excluded.members,
+    },
+)
 
 
 async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, changes: Sequence[Change]) -> Touched:
-    """:func:`refresh_contributions` for several cooperatives at once (one change each), with the same result.
-
-    Histories and stored contributions are read in three queries for all of them, and the sum deltas are added
-    up per (indicator, unit, period) and written in one statement."""
+    """Bring the contributions of the changed cooperatives (one change each) and the sums they add to up to
+    date. Histories and stored contributions are read in three queries for all of them, the contributions
+    written in one statement (and one for those that disappeared), and the sum deltas added up per
+    (indicator, unit, period) and written in one statement. Returns the (period, unit) pairs whose sums moved."""
     if not changes:
         return set()
     from_period = {c.cooperative_id: c.from_period for c in changes}
     ids = list(from_period)
-    profiles: dict[object, list[ProfileChange]] = defaultdict(list)
-    # populate_existing: the projection rows were just written with Core statements (`apply_status_events`).
-    for p in await session.scalars(
-        select(ProfileChange).where(ProfileChange.cooperative_id.in_(ids)).execution_options(populate_existing=True)
-    ):
-        profiles[p.cooperative_id].append(p)
-    snapshots: dict[object, list[StatusSnapshot]] = defaultdict(list)
-    for snap in await session.scalars(
-        select(StatusSnapshot).where(StatusSnapshot.cooperative_id.in_(ids)).execution_options(populate_existing=True)
-    ):
-        snapshots[snap.cooperative_id].append(snap)
-    stored_by: dict[object, dict[str, Contribution]] = defaultdict(dict)
-    for row in await session.scalars(
-        select(Contribution).where(
-            Contribution.plan_code == plan.code,
-            Contribution.cooperative_id.in_(ids),
-            Contribution.period >= min(from_period.values()),
-        )
+    profiles: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for profile in await session.execute(_READ_PROFILES, {"ids": ids}):
+        profiles[profile.cooperative_id].append(profile)
+    snapshots: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for snapshot in await session.execute(_READ_SNAPSHOTS, {"ids": ids}):
+        snapshots[snapshot.cooperative_id].append(snapshot)
+    stored_by: dict[uuid.UUID, dict[str, Any]] = defaultdict(dict)
+    for row in await session.execute(
+        _READ_CONTRIBUTIONS, {"plan_code": plan.code, "ids": ids, "from_period": min(from_period.values())}
     ):
         if row.period >= from_period[row.cooperative_id]:
             stored_by[row.cooperative_id][row.period] = row
@@ -121,6 +121,8 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
             acc[2] += sign
 
     touched: Touched = set()
+    written: list[dict[str, Any]] = []
+    removed: list[dict[str, Any]] = []
     for cooperative_id in ids:
         start = from_period[cooperative_id]
         fresh = {
@@ -139,26 +141,21 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
             if new is not None:
                 add(new.unit_code, period, new.parts, +1)
                 touched.add((period, new.unit_code))
-                if old is None:
-                    session.add(
-                        Contribution(
-                            plan_code=plan.code,
-                            cooperative_id=cooperative_id,
-                            period=period,
-                            unit_code=new.unit_code,
-                            parts=new.parts,
-                        )
-                    )
-                else:
-                    old.unit_code, old.parts = new.unit_code, new.parts
-            elif old is not None:
-                await session.execute(
-                    delete(Contribution).where(
-                        Contribution.plan_code == plan.code,
-                        Contribution.cooperative_id == cooperative_id,
-                        Contribution.period == period,
-                    )
+                written.append(
+                    {
+                        "plan_code": plan.code,
+                        "cooperative_id": cooperative_id,
+                        "period": period,
+                        "unit_code": new.unit_code,
+                        "parts": new.parts,
+                    }
                 )
+            elif old is not None:
+                removed.append({"p_plan_code": plan.code, "p_cooperative_id": cooperative_id, "p_period": period})
+    if written:
+        await session.execute(_UPSERT_CONTRIBUTIONS, written)
+    if removed:
+        await session.execute(_DELETE_CONTRIBUTION, removed)
     rows = [
         {
             "plan_code": plan.code,
@@ -176,56 +173,7 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
     return touched
 
 
-async def add_to_sums(
-    session: AsyncSession, plan_code: str, unit: str, period: str, parts: dict[str, list[str]], *, sign: int
-) -> None:
-    rows = [
-        {
-            "plan_code": plan_code,
-            "indicator_code": code,
-            "unit_code": unit,
-            "period": period,
-            "numerator": sign * Decimal(num),
-            "denominator": sign * Decimal(den),
-            "members": sign,
-        }
-        for code, (num, den) in sorted(parts.items())
-    ]
-    await session.execute(_ADD_TO_SUMS, rows)
-
-
-_insert = insert(Aggregate)
-# One cached statement, run as executemany: adds the deltas to existing sums or creates the rows.
-_ADD_TO_SUMS = _insert.on_conflict_do_update(
-    index_elements=["plan_code", "indicator_code", "unit_code", "period"],
-    set_={
-        "numerator": Aggregate.numerator + _insert.excluded.numerator,
-        "denominator": Aggregate.denominator + _insert.excluded.denominator,
-        "members": Aggregate.members + _insert.excluded.members,
-    },
-)
-
-
 # -- the tree ------------------------------------------------------------------------------------------
-
-
-async def ancestors(session: AsyncSession, unit: str) -> list[str]:
-    chain: list[str] = []
-    current: str | None = unit
-    while current is not None and current not in chain and len(chain) < 20:
-        chain.append(current)
-        current = await session.scalar(select(OrgUnit.parent_code).where(OrgUnit.code == current))
-    return chain
-
-
-async def subtree(session: AsyncSession, root: str) -> set[str]:
-    units = {root}
-    frontier = {root}
-    while frontier:
-        children = set((await session.scalars(select(OrgUnit.code).where(OrgUnit.parent_code.in_(frontier)))).all())
-        frontier = children - units
-        units |= frontier
-    return units
 
 
 async def districts(session: AsyncSession, city: str) -> list[str]:
@@ -235,43 +183,105 @@ async def districts(session: AsyncSession, city: str) -> list[str]:
 # -- values ---------------------------------------------------------------------------------------------
 
 
-async def units_to_refresh(session: AsyncSession, plan: PlanDocument, touched: Touched) -> set[tuple[str, str]]:
+def units_to_refresh(plan: PlanDocument, touched: Touched, tree: OrgTree) -> set[tuple[str, str]]:
     """Each touched (period, unit), every unit above it, and the city (the roll-up of everything)."""
     result: set[tuple[str, str]] = set()
     chains: dict[str, list[str]] = {}
     for period, unit in touched:
         if unit not in chains:
-            chains[unit] = await ancestors(session, unit)
+            chains[unit] = tree.ancestors(unit)
         for above in chains[unit]:
             result.add((period, above))
         result.add((period, plan.city_unit))
     return result
 
 
+# The stored values are locked (in key order, so replicas lock alike) before the sums are read: a replica
+# waiting here then reads sums that include what the other one committed.
+_LOCK_VALUES = (
+    select(
+        _VALUES.c.indicator_code,
+        _VALUES.c.unit_code,
+        _VALUES.c.period,
+        _VALUES.c.numerator,
+        _VALUES.c.denominator,
+        _VALUES.c.members,
+        _VALUES.c.value,
+        _VALUES.c.version,
+    )
+    .where(
+        _VALUES.c.plan_code == bindparam("plan_code"),
+        _VALUES.c.unit_code == any_(_UNITS),
+        _VALUES.c.period == any_(_PERIODS),
+    )
+    .order_by(_VALUES.c.indicator_code, _VALUES.c.unit_code, _VALUES.c.period)
+    .with_for_update()
+)
+_READ_SUMS = select(
+    _AGGREGATES.c.period,
+    _AGGREGATES.c.unit_code,
+    _AGGREGATES.c.indicator_code,
+    _AGGREGATES.c.numerator,
+    _AGGREGATES.c.denominator,
+    _AGGREGATES.c.members,
+).where(_AGGREGATES.c.plan_code == bindparam("plan_code"), _AGGREGATES.c.period == any_(_PERIODS))
+_INSERT_VALUES = insert(_VALUES)
+_UPDATE_VALUES = _INSERT_VALUES.on_conflict_do_update(
+    index_elements=["plan_code", "indicator_code", "unit_code", "period"],
+    set_={
+        c: _INSERT_VALUES.excluded[c]
+        for c in ("numerator", "denominator", "members", "value", "version", "computed_at")
+    },
+)
+
+Sums = dict[str, tuple[Decimal, Decimal, int]]  # indicator → (Σ numerator, Σ denominator, Σ members)
+
+
 async def refresh_values(
-    session: AsyncSession, plan: PlanDocument, targets: set[tuple[str, str]], outbox: Outbox | None, now: datetime
+    session: AsyncSession,
+    plan: PlanDocument,
+    targets: set[tuple[str, str]],
+    outbox: Outbox | None,
+    now: datetime,
+    *,
+    tree: OrgTree | None = None,
 ) -> set[str]:
-    """Recompute the values of (period, unit) pairs; publish the ones that changed. Returns the units changed."""
+    """Recompute the values of (period, unit) pairs; publish the ones that changed. Returns the units changed.
+
+    Three statements whatever the number of pairs: lock the stored values, read the sums of the periods
+    (per unit: a few rows per indicator), write the changed values; a unit's value rolls its subtree up here."""
+    if not targets:
+        return set()
+    if tree is None:
+        tree = await OrgTree.load(session)
+    periods = sorted({period for period, _ in targets})
+    stored = {
+        (row.indicator_code, row.unit_code, row.period): row
+        for row in await session.execute(
+            _LOCK_VALUES,
+            {"plan_code": plan.code, "units": sorted({unit for _, unit in targets}), "periods": periods},
+        )
+    }
+    by_period: dict[str, list[Any]] = defaultdict(list)
+    for sums_row in await session.execute(_READ_SUMS, {"plan_code": plan.code, "periods": periods}):
+        by_period[sums_row.period].append(sums_row)
+    subtrees: dict[str, set[str]] = {}
     changed_units: set[str] = set()
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     events: list[IndicatorValueV1] = []
     for period, unit in sorted(targets):
-        sums = await _sums(session, plan, period, unit)
-        stored = {
-            row.indicator_code: row
-            for row in await session.scalars(
-                select(IndicatorValue)
-                .where(
-                    IndicatorValue.plan_code == plan.code,
-                    IndicatorValue.unit_code == unit,
-                    IndicatorValue.period == period,
-                )
-                .with_for_update()
-            )
-        }
+        if unit == plan.city_unit:
+            scope = None  # the city is everything this plan covers, even units not yet known here
+        elif unit in subtrees:
+            scope = subtrees[unit]
+        else:
+            scope = subtrees[unit] = tree.subtree(unit)
+        sums = _sums(by_period[period], scope)
         for indicator in plan.base_indicators:
             numerator, denominator, members = sums.get(indicator.code, (Decimal(0), Decimal(0), 0))
             value = value_of(indicator, numerator, denominator, members)
-            row = stored.get(indicator.code)
+            row = stored.get((indicator.code, unit, period))
             if row is not None and (row.value, row.numerator, row.denominator, row.members) == (
                 value,
                 numerator,
@@ -279,19 +289,25 @@ async def refresh_values(
                 members,
             ):
                 continue
-            if row is None:
-                if members == 0:
-                    continue  # nothing has ever been reported here
-                row = IndicatorValue(
-                    plan_code=plan.code, indicator_code=indicator.code, unit_code=unit, period=period, version=0
-                )
-                session.add(row)
-            value_changed = row.value != value
-            row.numerator, row.denominator, row.members, row.value = numerator, denominator, members, value
-            row.version += 1
-            row.computed_at = now
+            if row is None and members == 0:
+                continue  # nothing has ever been reported here
+            version = 1 if row is None else row.version + 1
+            (inserts if row is None else updates).append(
+                {
+                    "plan_code": plan.code,
+                    "indicator_code": indicator.code,
+                    "unit_code": unit,
+                    "period": period,
+                    "numerator": numerator,
+                    "denominator": denominator,
+                    "members": members,
+                    "value": value,
+                    "version": version,
+                    "computed_at": now,
+                }
+            )
             changed_units.add(unit)
-            if value_changed:
+            if (None if row is None else row.value) != value:
                 events.append(
                     IndicatorValueV1(
                         plan_code=plan.code,
@@ -301,32 +317,31 @@ async def refresh_values(
                         value=value,
                         numerator=numerator,
                         denominator=denominator,
-                        version=row.version,
+                        version=version,
                         computed_at=now,
                     )
                 )
+    # New rows are plain inserts: a replica racing on the same new value fails (and its batch is retried).
+    if inserts:
+        await session.execute(_INSERT_VALUES, inserts)
+    if updates:
+        await session.execute(_UPDATE_VALUES, updates)
     if outbox is not None:
         await outbox.add_many(session, events, occurred_at=now)
-    await session.flush()  # the assessment that follows reads these values with plain SELECTs
     return changed_units
 
 
-async def _sums(
-    session: AsyncSession, plan: PlanDocument, period: str, unit: str
-) -> dict[str, tuple[Decimal, Decimal, int]]:
-    stmt = (
-        select(
-            Aggregate.indicator_code,
-            func.sum(Aggregate.numerator),
-            func.sum(Aggregate.denominator),
-            func.sum(Aggregate.members),
-        )
-        .where(Aggregate.plan_code == plan.code, Aggregate.period == period)
-        .group_by(Aggregate.indicator_code)
-    )
-    if unit != plan.city_unit:  # the city is everything this plan covers, even units not yet known here
-        stmt = stmt.where(Aggregate.unit_code.in_(await subtree(session, unit)))
-    result: dict[str, tuple[Decimal, Decimal, int]] = defaultdict(lambda: (Decimal(0), Decimal(0), 0))
-    for code, numerator, denominator, members in (await session.execute(stmt)).all():
-        result[code] = (Decimal(numerator), Decimal(denominator), int(members))
-    return result
+def _sums(rows: Sequence[Any], scope: set[str] | None) -> Sums:
+    """Σ over the rows of the units in `scope` (None: all), per indicator — what SQL `sum()` gives."""
+    acc: dict[str, list[Any]] = {}
+    for row in rows:
+        if scope is not None and row.unit_code not in scope:
+            continue
+        known = acc.get(row.indicator_code)
+        if known is None:
+            acc[row.indicator_code] = [row.numerator, row.denominator, row.members]
+        else:
+            known[0] += row.numerator
+            known[1] += row.denominator
+            known[2] += row.members
+    return {code: (Decimal(n), Decimal(d), int(m)) for code, (n, d, m) in acc.items()}

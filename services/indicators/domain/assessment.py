@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import String, Table, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.indicators.db.models import IndicatorValue, TargetStatus
@@ -15,6 +18,7 @@ from services.indicators.domain.measures import change_vs
 from services.indicators.domain.periods import period_end
 from services.indicators.domain.plans import DISTRICT_COMMITTEE, DISTRICT_COMMITTEES, PlanDocument, TargetDef
 from services.indicators.domain.progress import STATUS_VI, Goal, Point, Progress, evaluate
+from services.indicators.domain.tree import OrgTree
 from shared.events.contracts import TargetStatusV1
 from shared.messaging.outbox import Outbox
 
@@ -28,17 +32,26 @@ class Series:
 Values = dict[str, dict[str, Decimal]]  # indicator → period → value, for one unit
 
 
-async def unit_values(session: AsyncSession, plan: PlanDocument, unit: str) -> Values:
-    rows = await session.execute(
-        select(IndicatorValue.indicator_code, IndicatorValue.period, IndicatorValue.value).where(
-            IndicatorValue.plan_code == plan.code, IndicatorValue.unit_code == unit, IndicatorValue.value.is_not(None)
-        )
-    )
-    values: Values = {}
-    for code, period, value in rows.all():
-        if value is not None:
-            values.setdefault(code, {})[period] = Decimal(value)
+_VALUES = cast(Table, IndicatorValue.__table__)
+_TARGETS = cast(Table, TargetStatus.__table__)
+_UNITS = bindparam("units", type_=ARRAY(String()))
+_READ_VALUES = select(_VALUES.c.unit_code, _VALUES.c.indicator_code, _VALUES.c.period, _VALUES.c.value).where(
+    _VALUES.c.plan_code == bindparam("plan_code"), _VALUES.c.unit_code == any_(_UNITS), _VALUES.c.value.is_not(None)
+)
+
+
+async def units_values(session: AsyncSession, plan: PlanDocument, units: Iterable[str]) -> dict[str, Values]:
+    """The values of several units in one read; a unit with none has an empty `Values`."""
+    wanted = sorted(set(units))
+    values: dict[str, Values] = {unit: {} for unit in wanted}
+    if wanted:
+        for unit, code, period, value in await session.execute(_READ_VALUES, {"plan_code": plan.code, "units": wanted}):
+            values[unit].setdefault(code, {})[period] = Decimal(value)
     return values
+
+
+async def unit_values(session: AsyncSession, plan: PlanDocument, unit: str) -> Values:
+    return (await units_values(session, plan, [unit]))[unit]
 
 
 def series_from(plan: PlanDocument, indicator_code: str, values: Values) -> Series:
@@ -103,14 +116,48 @@ async def scope_units(session: AsyncSession, plan: PlanDocument, target: TargetD
 
 async def responsible(session: AsyncSession, plan: PlanDocument, target: TargetDef, unit: str) -> tuple[str, list[str]]:
     """Lead and coordinating agencies; routing is data (the plan), with the district placeholders resolved."""
+    needs_districts = DISTRICT_COMMITTEES in target.coordinating
+    return responsible_in(plan, target, unit, await districts(session, plan.city_unit) if needs_districts else [])
+
+
+def responsible_in(
+    plan: PlanDocument, target: TargetDef, unit: str, district_units: list[str]
+) -> tuple[str, list[str]]:
     lead = f"UBND-{unit}" if target.lead == DISTRICT_COMMITTEE else target.lead
     coordinating: list[str] = []
     for code in target.coordinating:
         if code == DISTRICT_COMMITTEES:
-            coordinating += [f"UBND-{d}" for d in await districts(session, plan.city_unit)]
+            coordinating += [f"UBND-{d}" for d in district_units]
         else:
             coordinating.append(code)
     return lead, [c for c in dict.fromkeys(coordinating) if c != lead]
+
+
+_LOCK_TARGETS = (
+    select(
+        _TARGETS.c.target_id,
+        _TARGETS.c.unit_code,
+        _TARGETS.c.status,
+        _TARGETS.c.ratio,
+        _TARGETS.c.baseline,
+        _TARGETS.c.current,
+        _TARGETS.c.projection,
+        _TARGETS.c.explanation,
+        _TARGETS.c.version,
+    )
+    .where(_TARGETS.c.plan_code == bindparam("plan_code"), _TARGETS.c.unit_code == any_(_UNITS))
+    .order_by(_TARGETS.c.target_id, _TARGETS.c.unit_code)
+    .with_for_update()
+)
+_INSERT_TARGETS = insert(_TARGETS)
+# Run for rows read (and locked) above, so the conflict always happens: an update of the evaluation.
+_UPDATE_TARGETS = _INSERT_TARGETS.on_conflict_do_update(
+    index_elements=["target_id", "unit_code"],
+    set_={
+        c: _INSERT_TARGETS.excluded[c]
+        for c in ("status", "ratio", "baseline", "current", "projection", "explanation", "version", "evaluated_at")
+    },
+)
 
 
 async def assess(
@@ -120,74 +167,91 @@ async def assess(
     outbox: Outbox | None,
     today: date,
     now: datetime,
+    *,
+    tree: OrgTree | None = None,
 ) -> int:
-    """Re-evaluate every target of `plan` for the given units (None: all units in scope). Returns events sent."""
-    sent = 0
-    district_units = await districts(session, plan.city_unit)
+    """Re-evaluate every target of `plan` for the given units (None: all units in scope). Returns events sent.
+
+    Four statements whatever the number of targets: lock the stored statuses, read the units' values, write
+    the new statuses and the changed ones' events."""
+    if tree is None:
+        tree = await OrgTree.load(session)
+    district_units = tree.districts(plan.city_unit)
     wanted = {plan.city_unit, *district_units} if units is None else units
+    evaluated = [
+        (target, unit)
+        for target in plan.targets
+        for unit in ([plan.city_unit] if target.scope == "city" else district_units)
+        if unit in wanted
+    ]
+    if not evaluated:
+        return 0
     stored = {
         (row.target_id, row.unit_code): row
-        for row in await session.scalars(
-            select(TargetStatus)
-            .where(TargetStatus.plan_code == plan.code, TargetStatus.unit_code.in_(wanted))
-            .with_for_update()
-        )
+        for row in await session.execute(_LOCK_TARGETS, {"plan_code": plan.code, "units": sorted(wanted)})
     }
-    values_by_unit: dict[str, Values] = {}
-    for target in plan.targets:
-        for unit in [plan.city_unit] if target.scope == "city" else district_units:
-            if unit not in wanted:
-                continue
-            if unit not in values_by_unit:
-                values_by_unit[unit] = await unit_values(session, plan, unit)
-            result = progress_from(plan, target, values_by_unit[unit], today)
-            target_id = plan.target_id(target)
-            row = stored.get((target_id, unit))
-            old_status = row.status if row is not None else None
-            if row is None:
-                row = TargetStatus(
-                    target_id=target_id, unit_code=unit, plan_code=plan.code, target_code=target.code, version=0
+    values_by_unit = await units_values(session, plan, {unit for _, unit in evaluated})
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    events: list[TargetStatusV1] = []
+    for target, unit in evaluated:
+        result = progress_from(plan, target, values_by_unit[unit], today)
+        target_id = plan.target_id(target)
+        row = stored.get((target_id, unit))
+        old_status = row.status if row is not None else None
+        numbers = (result.ratio, _v(result.baseline), _v(result.current), result.projection, result.explanation)
+        if row is not None and (old_status, numbers) == (
+            result.status,
+            (row.ratio, row.baseline, row.current, row.projection, row.explanation),
+        ):
+            continue
+        version = 1 if row is None else row.version + 1
+        (inserts if row is None else updates).append(
+            {
+                "target_id": target_id,
+                "unit_code": unit,
+                "plan_code": plan.code,
+                "target_code": target.code,
+                "status": result.status,
+                "ratio": result.ratio,
+                "baseline": numbers[1],
+                "current": numbers[2],
+                "projection": result.projection,
+                "explanation": result.explanation,
+                "version": version,
+                "evaluated_at": now,
+            }
+        )
+        if outbox is not None and old_status != result.status:
+            lead, coordinating = responsible_in(plan, target, unit, district_units)
+            events.append(
+                TargetStatusV1(
+                    plan_code=plan.code,
+                    target_id=target_id,
+                    target_code=target.code,
+                    unit_code=unit,
+                    old_status=old_status,
+                    new_status=result.status,
+                    explanation=result.explanation,
+                    baseline=numbers[1],
+                    current=numbers[2],
+                    target=target.threshold,
+                    projection=result.projection,
+                    deadline=target.deadline,
+                    lead_agency=lead,
+                    coordinating_agencies=coordinating,
+                    version=version,
+                    changed_at=now,
                 )
-                session.add(row)
-            numbers = (result.ratio, _v(result.baseline), _v(result.current), result.projection, result.explanation)
-            if old_status == result.status and numbers == (
-                row.ratio,
-                row.baseline,
-                row.current,
-                row.projection,
-                row.explanation,
-            ):
-                continue
-            row.status, row.ratio, row.explanation = result.status, result.ratio, result.explanation
-            row.baseline, row.current, row.projection = numbers[1], numbers[2], result.projection
-            row.version += 1
-            row.evaluated_at = now
-            if outbox is not None and old_status != result.status:
-                lead, coordinating = await responsible(session, plan, target, unit)
-                await outbox.add(
-                    session,
-                    TargetStatusV1(
-                        plan_code=plan.code,
-                        target_id=target_id,
-                        target_code=target.code,
-                        unit_code=unit,
-                        old_status=old_status,
-                        new_status=result.status,
-                        explanation=result.explanation,
-                        baseline=numbers[1],
-                        current=numbers[2],
-                        target=target.threshold,
-                        projection=result.projection,
-                        deadline=target.deadline,
-                        lead_agency=lead,
-                        coordinating_agencies=coordinating,
-                        version=row.version,
-                        changed_at=now,
-                    ),
-                    occurred_at=now,
-                )
-                sent += 1
-    return sent
+            )
+    # New rows are plain inserts: a replica racing on the same new status fails (and its batch is retried).
+    if inserts:
+        await session.execute(_INSERT_TARGETS, inserts)
+    if updates:
+        await session.execute(_UPDATE_TARGETS, updates)
+    if outbox is not None:
+        await outbox.add_many(session, events, occurred_at=now)
+    return len(events)
 
 
 def _v(point: Point | None) -> Decimal | None:
@@ -197,7 +261,8 @@ def _v(point: Point | None) -> Decimal | None:
 async def across_districts(session: AsyncSession, plan: PlanDocument, target: TargetDef, today: date) -> Progress:
     """A per-district target seen from the city: achieved only when every district has achieved it."""
     units = await districts(session, plan.city_unit)
-    results = {unit: progress_from(plan, target, await unit_values(session, plan, unit), today) for unit in units}
+    values = await units_values(session, plan, units)
+    results = {unit: progress_from(plan, target, values[unit], today) for unit in units}
     behind = sorted(unit for unit, result in results.items() if result.status != "achieved")
     if units and not behind:
         status = "achieved"

@@ -18,13 +18,7 @@ from services.indicators.db.models import (
     ProfileChange,
     StatusSnapshot,
 )
-from services.indicators.domain.aggregation import (
-    ancestors,
-    refresh_contributions,
-    refresh_contributions_many,
-    refresh_values,
-    units_to_refresh,
-)
+from services.indicators.domain.aggregation import refresh_contributions_many, refresh_values, units_to_refresh
 from services.indicators.domain.assessment import assess
 from services.indicators.domain.catalogue import load_plans
 from services.indicators.domain.plans import PlanDocument
@@ -34,6 +28,7 @@ from services.indicators.domain.projection import (
     apply_status_events,
     contributions_for,
 )
+from services.indicators.domain.tree import OrgTree
 from shared.clock import Clock
 from shared.events.contracts import CooperativeStatusV1, OrgUnitV1
 from shared.messaging.outbox import Outbox
@@ -46,17 +41,8 @@ class IndicatorEngine:
 
     async def on_cooperative_status(self, session: AsyncSession, payload: CooperativeStatusV1) -> None:
         change = await apply_status_event(session, payload)
-        if change is None:
-            return
-        now, today = self.clock.now(), self.clock.today()
-        for plan in await load_plans(session):
-            touched = await refresh_contributions(session, plan, change)
-            if not touched:
-                continue
-            pairs = await units_to_refresh(session, plan, touched)
-            changed = await refresh_values(session, plan, pairs, self.outbox, now)
-            if changed:
-                await assess(session, plan, changed, self.outbox, today, now)
+        if change is not None:
+            await self._refresh(session, [change])
 
     async def on_cooperative_statuses(self, session: AsyncSession, payloads: Sequence[CooperativeStatusV1]) -> None:
         """Several status events in one transaction: the projection takes them in order, set-based (one read,
@@ -65,18 +51,25 @@ class IndicatorEngine:
         :meth:`on_cooperative_status` on each in turn; only the intermediate values and statuses (superseded
         within the batch) are not published."""
         earliest = await apply_status_events(session, payloads)
-        if not earliest:
-            return
-        changes = [Change(cooperative_id, period) for cooperative_id, period in earliest.items()]
+        if earliest:
+            await self._refresh(
+                session, [Change(cooperative_id, period) for cooperative_id, period in earliest.items()]
+            )
+
+    async def _refresh(self, session: AsyncSession, changes: Sequence[Change]) -> None:
+        """Contributions and sums of the changed cooperatives, then the values above them, then the targets."""
         now, today = self.clock.now(), self.clock.today()
+        tree: OrgTree | None = None
         for plan in await load_plans(session):
             touched = await refresh_contributions_many(session, plan, changes)
             if not touched:
                 continue
-            pairs = await units_to_refresh(session, plan, touched)
-            changed = await refresh_values(session, plan, pairs, self.outbox, now)
+            if tree is None:
+                tree = await OrgTree.load(session)
+            pairs = units_to_refresh(plan, touched, tree)
+            changed = await refresh_values(session, plan, pairs, self.outbox, now, tree=tree)
             if changed:
-                await assess(session, plan, changed, self.outbox, today, now)
+                await assess(session, plan, changed, self.outbox, today, now, tree=tree)
 
     async def on_org_unit(self, session: AsyncSession, payload: OrgUnitV1) -> None:
         unit = await session.get(OrgUnit, payload.code, with_for_update=True)
@@ -90,16 +83,17 @@ class IndicatorEngine:
         await session.flush()
         # A unit (re)attached to the tree changes the roll-up of everything above it.
         now, today = self.clock.now(), self.clock.today()
+        tree = await OrgTree.load(session)
         for plan in await load_plans(session):
             periods = set(
                 (
                     await session.scalars(select(Aggregate.period).where(Aggregate.plan_code == plan.code).distinct())
                 ).all()
             )
-            chain = await ancestors(session, payload.code)
+            chain = tree.ancestors(payload.code)
             pairs = {(p, u) for p in periods for u in [*chain, plan.city_unit]}
-            await refresh_values(session, plan, pairs, self.outbox, now)
-            await assess(session, plan, set(chain) | {plan.city_unit}, self.outbox, today, now)
+            await refresh_values(session, plan, pairs, self.outbox, now, tree=tree)
+            await assess(session, plan, set(chain) | {plan.city_unit}, self.outbox, today, now, tree=tree)
 
     async def reassess(self, session: AsyncSession) -> int:
         """Re-evaluate every target (time alone can turn a target `missed`)."""
@@ -119,10 +113,7 @@ async def recompute(session: AsyncSession, plan: PlanDocument, outbox: Outbox | 
     """Rebuild the plan's sums and values from the projection alone; report every value that differed."""
     now = clock.now()
     report = RecomputeReport(plan.code)
-    before = {
-        (r.indicator_code, r.unit_code, r.period): r.value
-        for r in await session.scalars(select(IndicatorValue).where(IndicatorValue.plan_code == plan.code))
-    }
+    before = await _values_of(session, plan)
     await session.execute(delete(Contribution).where(Contribution.plan_code == plan.code))
     await session.execute(delete(Aggregate).where(Aggregate.plan_code == plan.code))
 
@@ -173,13 +164,11 @@ async def recompute(session: AsyncSession, plan: PlanDocument, outbox: Outbox | 
     for start in range(0, len(aggregates), 5000):
         await session.execute(insert(Aggregate), aggregates[start : start + 5000])
 
-    pairs = await units_to_refresh(session, plan, set((period, unit) for unit, period in sums))
+    tree = await OrgTree.load(session)
+    pairs = units_to_refresh(plan, set((period, unit) for unit, period in sums), tree)
     pairs |= {(period, unit) for (_, unit, period) in before}
-    await refresh_values(session, plan, pairs, outbox, now)
-    after = {
-        (r.indicator_code, r.unit_code, r.period): r.value
-        for r in await session.scalars(select(IndicatorValue).where(IndicatorValue.plan_code == plan.code))
-    }
+    await refresh_values(session, plan, pairs, outbox, now, tree=tree)
+    after = await _values_of(session, plan)
     report.values = len(after)
     for key in sorted(set(before) | set(after)):
         if before.get(key) != after.get(key):
@@ -192,8 +181,18 @@ async def recompute(session: AsyncSession, plan: PlanDocument, outbox: Outbox | 
                     "recomputed": _s(after.get(key)),
                 }
             )
-    await assess(session, plan, None, outbox, clock.today(), now)
+    await assess(session, plan, None, outbox, clock.today(), now, tree=tree)
     return report
+
+
+async def _values_of(session: AsyncSession, plan: PlanDocument) -> dict[tuple[str, str, str], Decimal | None]:
+    """Every value of the plan, read as columns (the values are written with Core statements, not the ORM)."""
+    rows = await session.execute(
+        select(
+            IndicatorValue.indicator_code, IndicatorValue.unit_code, IndicatorValue.period, IndicatorValue.value
+        ).where(IndicatorValue.plan_code == plan.code)
+    )
+    return {(code, unit, period): value for code, unit, period, value in rows.tuples()}
 
 
 def _s(value: Decimal | None) -> str | None:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, select, tuple_
 from sqlalchemy.dialects.postgresql import Insert, insert
@@ -227,8 +227,30 @@ class PeriodContribution:
     parts: dict[str, list[str]]  # indicator → [numerator, denominator] as exact decimal strings
 
 
+class Profile(Protocol):
+    """A `profile_history` row (ORM instance or Core row)."""
+
+    @property
+    def effective_period(self) -> str: ...
+    @property
+    def unit_code(self) -> str: ...
+    @property
+    def legal_status(self) -> str: ...
+    @property
+    def sector(self) -> str: ...
+
+
+class Snapshot(Protocol):
+    """A `status_snapshots` row (ORM instance or Core row)."""
+
+    @property
+    def period(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+
 def contributions_for(
-    plan: PlanDocument, profiles: Sequence[ProfileChange], snapshots: Sequence[StatusSnapshot]
+    plan: PlanDocument, profiles: Sequence[Profile], snapshots: Sequence[Snapshot]
 ) -> list[PeriodContribution]:
     """One cooperative's contribution to every base indicator of `plan`, for each period it reported."""
     ordered = sorted(profiles, key=lambda p: p.effective_period)
@@ -250,19 +272,3 @@ def contributions_for(
             parts[indicator.code] = [str(numerator), str(denominator)]
         result.append(PeriodContribution(snapshot.period, profile.unit_code, parts))
     return result
-
-
-async def history_of(
-    session: AsyncSession, cooperative_id: uuid.UUID
-) -> tuple[list[ProfileChange], list[StatusSnapshot]]:
-    profiles = await session.scalars(
-        select(ProfileChange)
-        .where(ProfileChange.cooperative_id == cooperative_id)
-        .execution_options(populate_existing=True)
-    )
-    snapshots = await session.scalars(
-        select(StatusSnapshot)
-        .where(StatusSnapshot.cooperative_id == cooperative_id)
-        .execution_options(populate_existing=True)
-    )
-    return list(profiles.all()), list(snapshots.all())
