@@ -6,13 +6,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy import Insert, Select, Table, Uuid, and_, bindparam, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from services.registry.db.models import (
     Agency,
+    Base,
     Cooperative,
     CooperativeChange,
     IdempotencyRecord,
@@ -81,15 +83,18 @@ class CooperativeFilter:
     search: str | None = None
 
 
+# Built once (parameter `id`): the write path runs them on every request.
+_COOPERATIVE_BY_ID = select(Cooperative).where(Cooperative.id == bindparam("id", type_=Uuid))
+_COOPERATIVE_BY_ID_FOR_UPDATE = _COOPERATIVE_BY_ID.with_for_update()
+
+
 class CooperativeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def get(self, cooperative_id: uuid.UUID, *, for_update: bool = False) -> Cooperative | None:
-        stmt = select(Cooperative).where(Cooperative.id == cooperative_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return await self.session.scalar(stmt)
+        stmt = _COOPERATIVE_BY_ID_FOR_UPDATE if for_update else _COOPERATIVE_BY_ID
+        return await self.session.scalar(stmt, {"id": cooperative_id})
 
     async def by_registration_codes(self, codes: Sequence[str]) -> dict[str, Cooperative]:
         if not codes:
@@ -136,9 +141,55 @@ class CooperativeRepository:
         return (await self.session.scalars(self._filtered(f).order_by(Cooperative.registration_code))).all()
 
 
+def _bound(table: Table, prefix: str, names: Sequence[str] | None = None) -> dict[str, BindParameter[Any]]:
+    """`{column: :prefix_column}` for `names` (default: every column the database does not number itself), typed
+    as the column."""
+    if names:
+        columns = [c for c in table.columns if c.name in names]
+    else:
+        columns = [c for c in table.columns if c is not table.autoincrement_column]
+    return {c.name: bindparam(prefix + c.name, type_=c.type) for c in columns}
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)  # SQLAlchemy types `__table__` as a mere FromClause
+
+
+_NEW_VERSION_COLUMNS = ("latest_report_id", "classification", "is_model", "version", "updated_at")
+
+
+def _report_with_new_version() -> Insert:
+    """One statement: the new report, the cooperative's new version (the columns a report changes) and the audit
+    row (parameters `r_*`, `c_*` and `a_*`: one per column). Built once, since building it and computing its cache
+    key per request cost more CPU than PostgreSQL spends running it."""
+    reports, cooperatives, changes = _table(StatusReport), _table(Cooperative), _table(CooperativeChange)
+    report = insert(reports).values(_bound(reports, "r_")).cte("new_report")
+    version = (
+        update(cooperatives)
+        .where(cooperatives.c.id == bindparam("c_id", type_=cooperatives.c.id.type))
+        .values(_bound(cooperatives, "c_", _NEW_VERSION_COLUMNS))
+        .cte("new_version")
+    )
+    return insert(changes).values(_bound(changes, "a_")).add_cte(report, version)
+
+
+_REPORT_WITH_NEW_VERSION = _report_with_new_version()
+
+
 class StatusReportRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def add_with_new_version(
+        self, report: dict[str, Any], cooperative_id: uuid.UUID, version: dict[str, Any], audit: dict[str, Any]
+    ) -> None:
+        """Insert a report, set the cooperative's new version (`version`: its columns `_NEW_VERSION_COLUMNS`) and
+        add the audit row, in one round trip. PostgreSQL runs every part of the statement exactly once."""
+        params = {"c_id": cooperative_id}
+        params.update({"r_" + k: v for k, v in report.items()})
+        params.update({"c_" + k: version[k] for k in _NEW_VERSION_COLUMNS})
+        params.update({"a_" + k: v for k, v in audit.items()})
+        await self.session.execute(_REPORT_WITH_NEW_VERSION, params)
 
     async def get(self, report_id: uuid.UUID) -> StatusReport | None:
         return await self.session.get(StatusReport, report_id)

@@ -10,10 +10,11 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, String, Uuid, bindparam, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.registry.db.models import Cooperative, CooperativeChange, StatusReport
 from services.registry.db.repositories import (
@@ -23,7 +24,13 @@ from services.registry.db.repositories import (
     StatusReportRepository,
     UnitRepository,
 )
-from services.registry.domain.access import authorise_registry_write
+from services.registry.domain.access import (
+    JURISDICTION,
+    Jurisdiction,
+    authorise_registry_write,
+    check_registry_write,
+    jurisdiction_params,
+)
 from services.registry.domain.idempotency import IdempotencyKey, Outcome, run_once
 from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate, StatusReportCreate
 from services.registry.domain.vietnamese import fold, normalise_name
@@ -80,6 +87,31 @@ def new_cooperative(data: CooperativeCreate, now: datetime) -> tuple[Cooperative
         **{k: _stored(v) for k, v in fields.items()},
     )
     return coop, fields
+
+
+def _report_context() -> Select[Any]:
+    """What adding a report needs, in one statement: the agency's jurisdiction (`JURISDICTION`), the report that
+    is the cooperative's latest now (same order as StatusReportRepository.latest) and the period's highest
+    revision. Parameters: `cooperative_id`, `period`, and those of `JURISDICTION`."""
+    cooperative_id, period = bindparam("cooperative_id", type_=Uuid), bindparam("period", type_=String)
+    agency = JURISDICTION.subquery("agency")
+    latest_q = (
+        select(StatusReport)
+        .where(StatusReport.cooperative_id == cooperative_id)
+        .order_by(StatusReport.as_of.desc(), StatusReport.created_at.desc(), StatusReport.revision.desc())
+        .limit(1)
+        .subquery()
+    )
+    top_revision = (
+        select(func.max(StatusReport.revision))
+        .where(StatusReport.cooperative_id == cooperative_id, StatusReport.period == period)
+        .scalar_subquery()
+    )
+    previous_report = aliased(StatusReport, latest_q)
+    return select(agency, previous_report, top_revision).select_from(agency).outerjoin(latest_q, true())
+
+
+_REPORT_CONTEXT = _report_context()  # built once: building and hashing it per request cost more than running it
 
 
 class CooperativeService:
@@ -211,6 +243,11 @@ class CooperativeService:
     async def report_status_in(
         self, session: AsyncSession, principal: Principal, coop: Cooperative, data: StatusReportCreate
     ) -> StatusReport:
+        """Add a report to `coop`, which the caller loaded with a row lock (`for_update`) in this transaction.
+
+        Three round trips: one read, one write (report + new version of the cooperative + audit row, one
+        statement), the outbox. The read comes after the row lock, so it sees the reports of a writer that held
+        the lock before us (a new statement, a new snapshot)."""
         now = self.clock.now()
         today = self.clock.today()
         if data.as_of > today:
@@ -218,51 +255,47 @@ class CooperativeService:
                 f"Ngày số liệu {data.as_of:%d/%m/%Y} ở tương lai (as_of is in the future)",
                 errors=[{"field": "as_of", "message": f"must not be after {today.isoformat()}"}],
             )
-        await authorise_registry_write(session, principal, {coop.unit_code}, today)
-        # One round trip for what the insert needs: the period's highest revision and the report that is the
-        # cooperative's latest now (same order as StatusReportRepository.latest). Whether the new report becomes
-        # the latest is then decided here, without reading back what was just written.
-        latest_q = (
-            select(StatusReport)
-            .where(StatusReport.cooperative_id == coop.id)
-            .order_by(StatusReport.as_of.desc(), StatusReport.created_at.desc(), StatusReport.revision.desc())
-            .limit(1)
-            .subquery()
-        )
-        top_revision = (
-            select(func.max(StatusReport.revision))
-            .where(StatusReport.cooperative_id == coop.id, StatusReport.period == data.period)
-            .scalar_subquery()
-        )
-        previous_report = aliased(StatusReport, latest_q)
-        row = (await session.execute(select(previous_report, top_revision))).first()
-        # No row: the cooperative has no report yet, so none for this period either.
-        previous, revision = (None, 1) if row is None else (row[0], int(row[1] or 0) + 1)
-        report = StatusReport(
-            id=uuid.uuid4(),
-            cooperative_id=coop.id,
-            revision=revision,
-            reported_by_agency=principal.agency,
-            reported_by=principal.subject,
-            created_at=now,
+        row = (
+            await session.execute(
+                _REPORT_CONTEXT,
+                {"cooperative_id": coop.id, "period": data.period, **jurisdiction_params(principal.agency, today)},
+            )
+        ).first()  # no row: the agency is unknown
+        check_registry_write(principal, None if row is None else Jurisdiction.of(row[:4]), {coop.unit_code})
+        assert row is not None
+        previous: StatusReport | None = row[4]
+        revision = int(row[5] or 0) + 1
+        values = {
+            "id": uuid.uuid4(),
+            "cooperative_id": coop.id,
+            "revision": revision,
+            "reported_by_agency": principal.agency,
+            "reported_by": principal.subject,
+            "created_at": now,
             **{k: _stored(v) for k, v in data.model_dump().items()},
-        )
-        session.add(report)
-        await session.flush()
+        }
+        report = StatusReport(**values)  # transient: written below, read by the renderer and the event builder
         current = report if previous is None or _is_newer(report, previous) else previous
-        coop.latest_report_id = current.id
-        coop.classification = current.classification
-        coop.is_model = current.is_model
-        coop.version += 1
-        coop.updated_at = now
-        self._audit(
-            session,
-            coop,
+        version = coop.version + 1
+        bump = {
+            "latest_report_id": current.id,
+            "classification": current.classification,
+            "is_model": current.is_model,
+            "version": version,
+            "updated_at": now,
+        }
+        audit = self._audit_row(
+            coop.id,
+            version,
             "status_reported",
             {"period": {"old": None, "new": data.period}, "report_id": {"old": None, "new": str(report.id)}},
             principal,
             now,
         )
+        await session.flush()  # whatever the caller staged goes first (nothing, for the API: no round trip)
+        await StatusReportRepository(session).add_with_new_version(values, coop.id, bump, audit)
+        for key, value in bump.items():  # the loaded row now matches the database: nothing left to flush
+            set_committed_value(coop, key, value)
         await self.outbox.add(session, publish.cooperative_status(coop, current, now), occurred_at=now)
         return report
 
@@ -284,18 +317,27 @@ class CooperativeService:
         principal: Principal,
         at: datetime,
     ) -> None:
-        session.add(
-            CooperativeChange(
-                cooperative_id=coop.id,
-                version=coop.version,
-                action=action,
-                changes=changes,
-                actor=principal.subject,
-                actor_agency=principal.agency,
-                request_id=tracing.current_request_id(),
-                at=at,
-            )
-        )
+        session.add(CooperativeChange(**self._audit_row(coop.id, coop.version, action, changes, principal, at)))
+
+    @staticmethod
+    def _audit_row(
+        cooperative_id: uuid.UUID,
+        version: int,
+        action: str,
+        changes: dict[str, Any],
+        principal: Principal,
+        at: datetime,
+    ) -> dict[str, Any]:
+        return {
+            "cooperative_id": cooperative_id,
+            "version": version,
+            "action": action,
+            "changes": changes,
+            "actor": principal.subject,
+            "actor_agency": principal.agency,
+            "request_id": tracing.current_request_id(),
+            "at": at,
+        }
 
 
 def _is_newer(report: StatusReport, previous: StatusReport) -> bool:
