@@ -32,7 +32,7 @@ from services.indicators.db.models import (
     ProfileChange,
     StatusSnapshot,
 )
-from services.indicators.domain.measures import value_of
+from services.indicators.domain.measures import ONE, ZERO, value_of
 from services.indicators.domain.plans import PlanDocument
 from services.indicators.domain.projection import Change, contributions_for
 from services.indicators.domain.tree import OrgTree
@@ -111,13 +111,17 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
     ):
         if row.period >= from_period[row.cooperative_id]:
             stored_by[row.cooperative_id][row.period] = row
-    deltas: dict[tuple[str, str, str], list[Decimal]] = {}  # (indicator, unit, period) → [num, den, members]
+    deltas: dict[tuple[str, str, str], list[Any]] = {}  # (indicator, unit, period) → [num, den, members]
 
-    def add(unit: str, period: str, parts: dict[str, list[str]], sign: int) -> None:
-        for code, (num, den) in parts.items():
-            acc = deltas.setdefault((code, unit, period), [Decimal(0), Decimal(0), Decimal(0)])
-            acc[0] += sign * Decimal(num)
-            acc[1] += sign * Decimal(den)
+    def add(unit: str, period: str, amounts: dict[str, tuple[Decimal, Decimal]], sign: int) -> None:
+        for code, (num, den) in amounts.items():
+            acc = deltas.get((code, unit, period))
+            if acc is None:
+                acc = deltas[(code, unit, period)] = [ZERO, ZERO, 0]
+            if num:  # a zero changes no sum (they are stored at a fixed scale)
+                acc[0] += num if sign > 0 else -num
+            if den:
+                acc[1] += den if sign > 0 else -den
             acc[2] += sign
 
     touched: Touched = set()
@@ -126,9 +130,7 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
     for cooperative_id in ids:
         start = from_period[cooperative_id]
         fresh = {
-            c.period: c
-            for c in contributions_for(plan, profiles[cooperative_id], snapshots[cooperative_id])
-            if c.period >= start
+            c.period: c for c in contributions_for(plan, profiles[cooperative_id], snapshots[cooperative_id], start)
         }
         stored = stored_by[cooperative_id]
         for period in sorted(set(fresh) | set(stored)):
@@ -136,10 +138,10 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
             if old is not None and new is not None and old.unit_code == new.unit_code and old.parts == new.parts:
                 continue
             if old is not None:
-                add(old.unit_code, period, old.parts, -1)
+                add(old.unit_code, period, _amounts(old.parts), -1)
                 touched.add((period, old.unit_code))
             if new is not None:
-                add(new.unit_code, period, new.parts, +1)
+                add(new.unit_code, period, new.amounts, +1)
                 touched.add((period, new.unit_code))
                 written.append(
                     {
@@ -164,13 +166,26 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
             "period": period,
             "numerator": num,
             "denominator": den,
-            "members": int(members),
+            "members": members,
         }
         for (code, unit, period), (num, den, members) in sorted(deltas.items())
     ]
     if rows:
         await session.execute(_ADD_TO_SUMS, rows)
     return touched
+
+
+_NUMBERS = {"0": ZERO, "1": ONE}  # most parts: outside a population, or a cooperative counted once
+
+
+def _amounts(parts: dict[str, list[str]]) -> dict[str, tuple[Decimal, Decimal]]:
+    """Stored parts ({indicator: [numerator, denominator]} as decimal strings) as numbers."""
+    return {code: (_number(num), _number(den)) for code, (num, den) in parts.items()}
+
+
+def _number(text: str) -> Decimal:
+    known = _NUMBERS.get(text)
+    return Decimal(text) if known is None else known
 
 
 # -- the tree ------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ not depend on how many cooperatives there are — and a full recompute is the sa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -21,58 +22,95 @@ VALUE_PLACES = Decimal("0.0001")
 Contribution = tuple[Decimal, Decimal]  # (numerator, denominator)
 
 
-def holds(condition: Condition, record: Mapping[str, Any]) -> bool:
-    actual = record.get(condition.field)
-    expected = condition.value
+Test = Callable[[Mapping[str, Any]], bool]
+Measure = Callable[[Mapping[str, Any]], Contribution]
+_ORDER: dict[str, Callable[[Decimal, Decimal], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+def _test(condition: Condition) -> Test:
+    """`condition` as a function of a record (built once per indicator: it runs for every cooperative)."""
+    name, expected = condition.field, condition.value
     match condition.op:
         case "eq":
-            return bool(actual == expected)
+            return lambda record: bool(record.get(name) == expected)
         case "ne":
-            return bool(actual != expected)
+            return lambda record: bool(record.get(name) != expected)
         case "in":
-            return actual in expected
+            return lambda record: record.get(name) in expected
         case "not_in":
-            return actual not in expected
-    if actual is None:
-        return False
-    number, bound = Decimal(str(actual)), Decimal(str(expected))
-    match condition.op:
-        case "gt":
-            return number > bound
-        case "gte":
-            return number >= bound
-        case "lt":
-            return number < bound
-        case "lte":
-            return number <= bound
-    raise ValueError(f"unknown operator {condition.op}")
+            return lambda record: record.get(name) not in expected
+    if condition.op not in _ORDER:
+        raise ValueError(f"unknown operator {condition.op}")
+    compare, bound = _ORDER[condition.op], Decimal(str(expected))
+
+    def ordered(record: Mapping[str, Any]) -> bool:
+        actual = record.get(name)
+        return actual is not None and compare(Decimal(str(actual)), bound)
+
+    return ordered
 
 
-def _all(conditions: tuple[Condition, ...], record: Mapping[str, Any]) -> bool:
-    return all(holds(c, record) for c in conditions)
+def _all(conditions: tuple[Condition, ...]) -> Test:
+    tests = [_test(c) for c in conditions]
+    if not tests:
+        return lambda record: True
+    if len(tests) == 1:
+        return tests[0]
+    return lambda record: all(test(record) for test in tests)
 
 
-def _sum(fields: tuple[str, ...], record: Mapping[str, Any]) -> Decimal:
-    return sum((Decimal(str(record.get(f) or 0)) for f in fields), ZERO)
+def _sum(fields: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Decimal]:
+    return lambda record: sum((Decimal(str(record.get(f) or 0)) for f in fields), ZERO)
+
+
+def _measure(indicator: IndicatorDef) -> Measure:
+    in_population = _all(indicator.population)
+    match indicator.kind:
+        case "count" | "share":
+            satisfied = _all(indicator.predicate)
+            outside: Contribution = (ZERO, ONE) if indicator.kind == "share" else (ZERO, ZERO)
+            inside: Contribution = (ONE, outside[1])
+
+            def counted(record: Mapping[str, Any]) -> Contribution:
+                if not in_population(record):
+                    return ZERO, ZERO
+                return inside if satisfied(record) else outside
+
+            return counted
+        case "ratio":
+            numerator = _sum(indicator.numerator)
+            denominator = indicator.denominator
+            over = _sum(denominator) if isinstance(denominator, tuple) else None
+            fixed = ONE if denominator == "count" else ZERO
+
+            def summed(record: Mapping[str, Any]) -> Contribution:
+                if not in_population(record):
+                    return ZERO, ZERO
+                return numerator(record), (fixed if over is None else over(record))
+
+            return summed
+    raise ValueError(f"indicator {indicator.code}: {indicator.kind} is not a base indicator")
+
+
+_measures: dict[int, tuple[IndicatorDef, Measure]] = {}
+
+
+def measure_of(indicator: IndicatorDef) -> Measure:
+    """The indicator's contribution function, built once per indicator definition (plans are immutable)."""
+    known = _measures.get(id(indicator))
+    if known is None or known[0] is not indicator:
+        known = _measures[id(indicator)] = (indicator, _measure(indicator))
+    return known[1]
 
 
 def contribution(indicator: IndicatorDef, record: Mapping[str, Any]) -> Contribution:
     """The (numerator, denominator) one cooperative adds; (0, 0) when it is outside the population."""
-    if not _all(indicator.population, record):
-        return ZERO, ZERO
-    match indicator.kind:
-        case "count":
-            return (ONE if _all(indicator.predicate, record) else ZERO), ZERO
-        case "share":
-            return (ONE if _all(indicator.predicate, record) else ZERO), ONE
-        case "ratio":
-            numerator = _sum(indicator.numerator, record)
-            if indicator.denominator == "count":
-                return numerator, ONE
-            if indicator.denominator is None:
-                return numerator, ZERO
-            return numerator, _sum(indicator.denominator, record)
-    raise ValueError(f"indicator {indicator.code}: {indicator.kind} is not a base indicator")
+    return measure_of(indicator)(record)
 
 
 def value_of(indicator: IndicatorDef, numerator: Decimal, denominator: Decimal, members: int) -> Decimal | None:

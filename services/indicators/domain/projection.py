@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, select, tuple_
-from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy import String, Table, and_, any_, bindparam, column, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import UUID
 
 from services.indicators.db.models import CooperativeState, ProfileChange, StatusSnapshot
-from services.indicators.domain.measures import contribution
+from services.indicators.domain.measures import measure_of
 from services.indicators.domain.periods import normalise, period_of
 from services.indicators.domain.plans import PlanDocument
 from shared.clock import VIETNAM
@@ -120,6 +121,33 @@ _UPSERT_PROFILES = _upsert(_PROFILES, ["cooperative_id", "effective_period"], ["
 _UPSERT_SNAPSHOTS = _upsert(_SNAPSHOTS, ["cooperative_id", "period"], ["report_id", "as_of", "data"])
 
 
+# Lists go in as arrays (one statement text whatever the batch size, so it is prepared once).
+_LOCK_STATES = (
+    select(_STATES)
+    .where(_STATES.c.cooperative_id == any_(bindparam("ids", type_=ARRAY(UUID()))))
+    .order_by(_STATES.c.cooperative_id)
+    .with_for_update()
+)
+_WANTED = (
+    func.unnest(bindparam("ids", type_=ARRAY(UUID())), bindparam("periods", type_=ARRAY(String())))
+    .table_valued(column("cooperative_id", UUID()), column("period", String()))
+    .render_derived(name="wanted")
+)
+_READ_SNAPSHOTS = select(_SNAPSHOTS.c.cooperative_id, _SNAPSHOTS.c.period, _SNAPSHOTS.c.data).join_from(
+    _SNAPSHOTS,
+    _WANTED,
+    and_(_SNAPSHOTS.c.cooperative_id == _WANTED.c.cooperative_id, _SNAPSHOTS.c.period == _WANTED.c.period),
+)
+
+
+def _uuid_order(value: uuid.UUID) -> int:
+    return value.int  # PostgreSQL's order of uuids (bytewise), and Python's, without UUID.__lt__ per comparison
+
+
+def _key_order(key: tuple[uuid.UUID, str]) -> tuple[int, str]:
+    return key[0].int, key[1]
+
+
 async def apply_status_events(session: AsyncSession, events: Sequence[CooperativeStatusV1]) -> dict[uuid.UUID, str]:
     """`apply_status_event` on each event in order, set-based: the cooperatives of the batch are read (and
     locked, in cooperative_id order) and their snapshots read in two queries, the events are applied in memory
@@ -130,25 +158,18 @@ async def apply_status_events(session: AsyncSession, events: Sequence[Cooperativ
     in the same transaction load with `populate_existing`."""
     if not events:
         return {}
-    ids = sorted({e.cooperative_id for e in events})
+    ids = sorted({e.cooperative_id for e in events}, key=_uuid_order)
     states: dict[uuid.UUID, dict[str, Any]] = {
-        row.cooperative_id: dict(row._mapping)
-        for row in await session.execute(
-            select(_STATES)
-            .where(_STATES.c.cooperative_id.in_(ids))
-            .order_by(_STATES.c.cooperative_id)
-            .with_for_update()
-        )
+        row.cooperative_id: dict(row._mapping) for row in await session.execute(_LOCK_STATES, {"ids": ids})
     }
     existing = set(states)
-    wanted = sorted({(e.cooperative_id, normalise(e.status.period)) for e in events if e.status is not None})
+    wanted = sorted(
+        {(e.cooperative_id, normalise(e.status.period)) for e in events if e.status is not None}, key=_key_order
+    )
     snapshots: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
     if wanted:
-        for row in await session.execute(
-            select(_SNAPSHOTS.c.cooperative_id, _SNAPSHOTS.c.period, _SNAPSHOTS.c.data).where(
-                tuple_(_SNAPSHOTS.c.cooperative_id, _SNAPSHOTS.c.period).in_(wanted)
-            )
-        ):
+        pairs = {"ids": [i for i, _ in wanted], "periods": [p for _, p in wanted]}
+        for row in await session.execute(_READ_SNAPSHOTS, pairs):
             snapshots[(row.cooperative_id, row.period)] = row.data
 
     written_states: dict[uuid.UUID, dict[str, Any]] = {}
@@ -207,16 +228,19 @@ async def apply_status_events(session: AsyncSession, events: Sequence[Cooperativ
             known = earliest_of.get(cooperative_id)
             earliest_of[cooperative_id] = min(known, earliest) if known else earliest
 
-    new_states = [written_states[i] for i in sorted(written_states) if i not in existing]
+    new_states = [written_states[i] for i in sorted(written_states, key=_uuid_order) if i not in existing]
     if new_states:
         await session.execute(_INSERT_STATES, new_states)
-    updated_states = [written_states[i] for i in sorted(written_states) if i in existing]
+    updated_states = [written_states[i] for i in sorted(written_states, key=_uuid_order) if i in existing]
     if updated_states:
         await session.execute(_UPDATE_STATES, updated_states)
     if written_profiles:
-        await session.execute(_UPSERT_PROFILES, [written_profiles[k] for k in sorted(written_profiles)])
+        profiles = [written_profiles[k] for k in sorted(written_profiles, key=_key_order)]
+        await session.execute(_UPSERT_PROFILES, profiles)
     if written_snapshots:
-        await session.execute(_UPSERT_SNAPSHOTS, [written_snapshots[k] for k in sorted(written_snapshots)])
+        await session.execute(
+            _UPSERT_SNAPSHOTS, [written_snapshots[k] for k in sorted(written_snapshots, key=_key_order)]
+        )
     return earliest_of
 
 
@@ -224,7 +248,8 @@ async def apply_status_events(session: AsyncSession, events: Sequence[Cooperativ
 class PeriodContribution:
     period: str
     unit_code: str
-    parts: dict[str, list[str]]  # indicator → [numerator, denominator] as exact decimal strings
+    parts: dict[str, list[str]]  # indicator → [numerator, denominator] as exact decimal strings (as stored)
+    amounts: dict[str, tuple[Decimal, Decimal]]  # the same as numbers
 
 
 class Profile(Protocol):
@@ -250,13 +275,17 @@ class Snapshot(Protocol):
 
 
 def contributions_for(
-    plan: PlanDocument, profiles: Sequence[Profile], snapshots: Sequence[Snapshot]
+    plan: PlanDocument, profiles: Sequence[Profile], snapshots: Sequence[Snapshot], since: str = FROM_THE_START
 ) -> list[PeriodContribution]:
-    """One cooperative's contribution to every base indicator of `plan`, for each period it reported."""
-    ordered = sorted(profiles, key=lambda p: p.effective_period)
+    """One cooperative's contribution to every base indicator of `plan`, for each period it reported (from
+    `since` on)."""
+    newest_first = sorted(profiles, key=lambda p: p.effective_period, reverse=True)
+    measures = [(indicator.code, measure_of(indicator)) for indicator in plan.base_indicators]
     result = []
     for snapshot in sorted(snapshots, key=lambda s: s.period):
-        profile = next((p for p in reversed(ordered) if p.effective_period <= snapshot.period), None)
+        if snapshot.period < since:
+            continue
+        profile = next((p for p in newest_first if p.effective_period <= snapshot.period), None)
         if profile is None:
             continue
         record: dict[str, Any] = {
@@ -266,9 +295,7 @@ def contributions_for(
             "legal_status": profile.legal_status,
             "sector": profile.sector,
         }
-        parts = {}
-        for indicator in plan.base_indicators:
-            numerator, denominator = contribution(indicator, record)
-            parts[indicator.code] = [str(numerator), str(denominator)]
-        result.append(PeriodContribution(snapshot.period, profile.unit_code, parts))
+        amounts = {code: measure(record) for code, measure in measures}
+        parts = {code: [str(numerator), str(denominator)] for code, (numerator, denominator) in amounts.items()}
+        result.append(PeriodContribution(snapshot.period, profile.unit_code, parts, amounts))
     return result
