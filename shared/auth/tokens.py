@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +17,11 @@ from shared.errors import Unauthorized
 from shared.settings import AuthSettings
 
 ALLOWED_ALGORITHMS = {"HS256", "RS256"}
+LEEWAY_SECONDS = 30
+# Verified tokens are remembered (every request of a client carries the same one): at most this many, each for at
+# most this long and never past its own expiry. Only a byte-identical token — signature included — hits the cache.
+CACHE_ENTRIES = 4096
+CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -42,14 +50,48 @@ class TokenVerifier:
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True)
         else:
             self._key = settings.signing_secret()
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()  # token → (principal, until)
+        self._lock = threading.Lock()  # verify() also runs in threads (JWKS)
 
     async def verify_async(self, token: str) -> Principal:
         """As :meth:`verify`; a JWKS lookup (network I/O) runs in a thread so it never blocks the event loop."""
+        cached = self._cached(token)
+        if cached is not None:
+            return cached
         if self._jwks is not None:
             return await asyncio.to_thread(self.verify, token)
         return self.verify(token)
 
     def verify(self, token: str) -> Principal:
+        """The token's principal. A token verified before is answered from memory until the earliest of: its own
+        expiry (`exp` + the leeway, when a full verification would start refusing it), `CACHE_SECONDS` after it was
+        verified (which bounds how long a token outlives a signing key withdrawn from the JWKS), and its
+        eviction. Signature, audience, issuer and required claims are fixed for a given token and
+        verifier, so the answer cannot differ within that time; refusals are never remembered."""
+        cached = self._cached(token)
+        if cached is not None:
+            return cached
+        principal, expires_at = self._verify(token)
+        now = time.time()
+        with self._lock:
+            self._verified[token] = (principal, min(expires_at + LEEWAY_SECONDS, now + CACHE_SECONDS))
+            while len(self._verified) > CACHE_ENTRIES:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _cached(self, token: str) -> Principal | None:
+        with self._lock:
+            hit = self._verified.get(token)
+            if hit is None:
+                return None
+            principal, until = hit
+            if time.time() >= until:
+                del self._verified[token]
+                return None
+            self._verified.move_to_end(token)
+            return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             key: Any = self._key
             if self._jwks is not None:
@@ -61,7 +103,7 @@ class TokenVerifier:
                 audience=self._settings.jwt_audience,
                 issuer=self._settings.jwt_issuer,
                 options={"require": ["exp", "iss", "aud", "sub"]},
-                leeway=30,
+                leeway=LEEWAY_SECONDS,
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("Token has expired") from exc
@@ -75,7 +117,8 @@ class TokenVerifier:
         scope = claims.get("scope", "")
         if not isinstance(agency, str) or not agency or not isinstance(scope, str):
             raise Unauthorized("Token lacks a valid 'agency' or 'scope' claim")
-        return Principal(subject=str(claims["sub"]), agency=agency, scopes=frozenset(scope.split()))
+        principal = Principal(subject=str(claims["sub"]), agency=agency, scopes=frozenset(scope.split()))
+        return principal, float(claims["exp"])
 
 
 def mint_token(

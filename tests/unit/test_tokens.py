@@ -1,3 +1,4 @@
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -32,3 +33,41 @@ def test_the_algorithm_is_pinned_even_if_the_token_says_otherwise(auth_settings:
 def test_unknown_algorithm_configuration_is_refused() -> None:
     with pytest.raises(ValueError, match="HTX_JWT_ALGORITHM"):
         TokenVerifier(AuthSettings(HTX_JWT_ALGORITHM="none"))  # type: ignore[call-arg]
+
+
+def test_a_verified_token_is_remembered_but_only_byte_for_byte(
+    auth_settings: AuthSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = TokenVerifier(auth_settings)
+    token = mint_token(auth_settings, agency="SNN", scopes="registry:read")
+    first = verifier.verify(token)
+    decodes = 0
+    real_decode = jwt.decode
+
+    def counting_decode(*args: object, **kwargs: object) -> object:
+        nonlocal decodes
+        decodes += 1
+        return real_decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    assert verifier.verify(token) == first
+    assert decodes == 0
+    header, payload, signature = token.split(".")
+    tampered = f"{header}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+    with pytest.raises(Unauthorized):
+        verifier.verify(tampered)  # not the remembered token: verified in full, and refused
+    with pytest.raises(Unauthorized):
+        verifier.verify(tampered)  # refusals are not remembered either
+    assert decodes == 2
+
+
+async def test_a_remembered_token_still_expires_on_time(auth_settings: AuthSettings) -> None:
+    # exp 29 s ago: accepted within the 30 s leeway, refused from one second from now.
+    issued = datetime.now(UTC) - timedelta(hours=1, seconds=29)
+    token = mint_token(auth_settings, agency="SNN", scopes="registry:read", ttl=timedelta(hours=1), now=issued)
+    verifier = TokenVerifier(auth_settings)
+    assert (await verifier.verify_async(token)).agency == "SNN"
+    assert (await verifier.verify_async(token)).agency == "SNN"  # from memory
+    await asyncio.sleep(1.2)
+    with pytest.raises(Unauthorized, match="expired"):
+        await verifier.verify_async(token)
