@@ -277,6 +277,39 @@ async def test_status_reports_are_idempotent_too(api: httpx.AsyncClient) -> None
     assert len((await api.get(url, headers=auth())).json()) == 1
 
 
+async def test_concurrent_status_reports_on_one_cooperative_queue_on_its_row(api: httpx.AsyncClient) -> None:
+    """Writers of one cooperative wait for each other's row lock; each then reads what the one before committed:
+    consecutive revisions, one new version each, and the latest report is the newest."""
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    days = [
+        "2025-06-30",
+        "2025-05-31",
+        "2025-06-15",
+        "2025-04-30",
+        "2025-06-29",
+        "2025-03-31",
+        "2025-06-01",
+        "2025-02-28",
+    ]
+    responses = await asyncio.gather(
+        *(
+            api.post(url, json=status_body(as_of=day, members_official=10 + i), headers=auth())
+            for i, day in enumerate(days)
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * len(days), [r.text for r in responses]
+    reports = [r.json() for r in responses]
+    assert sorted(r["revision"] for r in reports) == list(range(1, len(days) + 1))
+    current = (await api.get(f"/v1/cooperatives/{coop['id']}", headers=auth())).json()
+    assert current["version"] == 1 + len(days)
+    assert (
+        current["latest_status"]["id"] == max(reports, key=lambda r: (r["as_of"], r["created_at"], r["revision"]))["id"]
+    )
+    history = (await api.get(f"/v1/cooperatives/{coop['id']}/history", headers=auth())).json()
+    assert sorted(c["version"] for c in history if c["action"] == "status_reported") == list(range(2, len(days) + 2))
+
+
 # -- jurisdiction ---------------------------------------------------------------------------------------
 
 

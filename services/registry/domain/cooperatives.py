@@ -10,10 +10,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Select, String, Uuid, bindparam, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from services.registry.db.models import Cooperative, CooperativeChange, StatusReport
@@ -24,15 +22,10 @@ from services.registry.db.repositories import (
     StatusReportRepository,
     UnitRepository,
 )
-from services.registry.domain.access import (
-    JURISDICTION,
-    Jurisdiction,
-    authorise_registry_write,
-    check_registry_write,
-    jurisdiction_params,
-)
+from services.registry.domain.access import authorise_registry_write, check_registry_write
 from services.registry.domain.idempotency import IdempotencyKey, Outcome, run_once
 from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate, StatusReportCreate
+from services.registry.domain.report_context import ReportContext, lock_with_context, read_context
 from services.registry.domain.vietnamese import fold, normalise_name
 from services.registry.events import publish
 from shared import tracing
@@ -87,31 +80,6 @@ def new_cooperative(data: CooperativeCreate, now: datetime) -> tuple[Cooperative
         **{k: _stored(v) for k, v in fields.items()},
     )
     return coop, fields
-
-
-def _report_context() -> Select[Any]:
-    """What adding a report needs, in one statement: the agency's jurisdiction (`JURISDICTION`), the report that
-    is the cooperative's latest now (same order as StatusReportRepository.latest) and the period's highest
-    revision. Parameters: `cooperative_id`, `period`, and those of `JURISDICTION`."""
-    cooperative_id, period = bindparam("cooperative_id", type_=Uuid), bindparam("period", type_=String)
-    agency = JURISDICTION.subquery("agency")
-    latest_q = (
-        select(StatusReport)
-        .where(StatusReport.cooperative_id == cooperative_id)
-        .order_by(StatusReport.as_of.desc(), StatusReport.created_at.desc(), StatusReport.revision.desc())
-        .limit(1)
-        .subquery()
-    )
-    top_revision = (
-        select(func.max(StatusReport.revision))
-        .where(StatusReport.cooperative_id == cooperative_id, StatusReport.period == period)
-        .scalar_subquery()
-    )
-    previous_report = aliased(StatusReport, latest_q)
-    return select(agency, previous_report, top_revision).select_from(agency).outerjoin(latest_q, true())
-
-
-_REPORT_CONTEXT = _report_context()  # built once: building and hashing it per request cost more than running it
 
 
 class CooperativeService:
@@ -230,24 +198,32 @@ class CooperativeService:
         render: Render,
     ) -> Outcome:
         async with self.sessionmaker() as session, session.begin():
-            coop = await CooperativeRepository(session).get(cooperative_id, for_update=True)
+            # The row lock and what the report needs, in one round trip (services.registry.domain.report_context).
+            coop, context = await lock_with_context(
+                session, cooperative_id, data.period, principal.agency, self.clock.today()
+            )
             if coop is None:
                 raise NotFound(f"Không tìm thấy HTX {cooperative_id} (cooperative not found)")
 
             async def action() -> dict[str, Any]:
-                report = await self.report_status_in(session, principal, coop, data)
+                report = await self.report_status_in(session, principal, coop, data, context)
                 return render(report)
 
             return await run_once(session, idem, action)
 
     async def report_status_in(
-        self, session: AsyncSession, principal: Principal, coop: Cooperative, data: StatusReportCreate
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        coop: Cooperative,
+        data: StatusReportCreate,
+        context: ReportContext | None = None,
     ) -> StatusReport:
-        """Add a report to `coop`, which the caller loaded with a row lock (`for_update`) in this transaction.
+        """Add a report to `coop`, which the caller loaded with a row lock in this transaction.
 
-        Three round trips: one read, one write (report + new version of the cooperative + audit row, one
-        statement), the outbox. The read comes after the row lock, so it sees the reports of a writer that held
-        the lock before us (a new statement, a new snapshot)."""
+        `context` is what `lock_with_context` read with the lock, if still current; otherwise it is read here, after
+        the lock. Then one statement writes the report, the cooperative's new version and the audit row, and the
+        outbox stages the event."""
         now = self.clock.now()
         today = self.clock.today()
         if data.as_of > today:
@@ -255,16 +231,11 @@ class CooperativeService:
                 f"Ngày số liệu {data.as_of:%d/%m/%Y} ở tương lai (as_of is in the future)",
                 errors=[{"field": "as_of", "message": f"must not be after {today.isoformat()}"}],
             )
-        row = (
-            await session.execute(
-                _REPORT_CONTEXT,
-                {"cooperative_id": coop.id, "period": data.period, **jurisdiction_params(principal.agency, today)},
-            )
-        ).first()  # no row: the agency is unknown
-        check_registry_write(principal, None if row is None else Jurisdiction.of(row[:4]), {coop.unit_code})
-        assert row is not None
-        previous: StatusReport | None = row[4]
-        revision = int(row[5] or 0) + 1
+        if context is None or context.on != today:
+            context = await read_context(session, coop.id, data.period, principal.agency, today)
+        check_registry_write(principal, context.jurisdiction, {coop.unit_code})
+        previous = context.previous
+        revision = context.top_revision + 1
         values = {
             "id": uuid.uuid4(),
             "cooperative_id": coop.id,
