@@ -20,10 +20,11 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, any_, bindparam, delete, select
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import UUID, String
 
+from services.indicators.db.bulk import as_columns, bulk_insert, bulk_upsert
 from services.indicators.db.models import (
     Aggregate,
     Contribution,
@@ -68,24 +69,24 @@ _READ_CONTRIBUTIONS = select(
     _CONTRIBUTIONS.c.cooperative_id == any_(_IDS),
     _CONTRIBUTIONS.c.period >= bindparam("from_period"),
 )
-_insert_contribution = insert(_CONTRIBUTIONS)
-_UPSERT_CONTRIBUTIONS = _insert_contribution.on_conflict_do_update(
-    index_elements=["plan_code", "cooperative_id", "period"],
-    set_={"unit_code": _insert_contribution.excluded.unit_code, "parts": _insert_contribution.excluded.parts},
+_CONTRIBUTION_ROW = ("plan_code", "cooperative_id", "period", "unit_code", "parts")
+_UPSERT_CONTRIBUTIONS = bulk_upsert(
+    _CONTRIBUTIONS, _CONTRIBUTION_ROW, ["plan_code", "cooperative_id", "period"], ["unit_code", "parts"]
 )
 _DELETE_CONTRIBUTION = delete(_CONTRIBUTIONS).where(
     _CONTRIBUTIONS.c.plan_code == bindparam("p_plan_code"),
     _CONTRIBUTIONS.c.cooperative_id == bindparam("p_cooperative_id"),
     _CONTRIBUTIONS.c.period == bindparam("p_period"),
 )
-_insert_sum = insert(_AGGREGATES)
-# Run as executemany: adds the deltas to existing sums or creates the rows.
-_ADD_TO_SUMS = _insert_sum.on_conflict_do_update(
+_SUM_ROW = ("plan_code", "indicator_code", "unit_code", "period", "numerator", "denominator", "members")
+_insert_sums = bulk_insert(_AGGREGATES, _SUM_ROW)
+# Adds the deltas to existing sums or creates the rows (one row per key: the deltas are added up first).
+_ADD_TO_SUMS = _insert_sums.on_conflict_do_update(
     index_elements=["plan_code", "indicator_code", "unit_code", "period"],
     set_={
-        "numerator": _AGGREGATES.c.numerator + _insert_sum.excluded.numerator,
-        "denominator": _AGGREGATES.c.denominator + _insert_sum.excluded.denominator,
-        "members": _AGGREGATES.c.members + _insert_sum.excluded.members,
+        "numerator": _AGGREGATES.c.numerator + _insert_sums.excluded.numerator,
+        "denominator": _AGGREGATES.c.denominator + _insert_sums.excluded.denominator,
+        "members": _AGGREGATES.c.members + _insert_sums.excluded.members,
     },
 )
 
@@ -155,7 +156,7 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
             elif old is not None:
                 removed.append({"p_plan_code": plan.code, "p_cooperative_id": cooperative_id, "p_period": period})
     if written:
-        await session.execute(_UPSERT_CONTRIBUTIONS, written)
+        await session.execute(_UPSERT_CONTRIBUTIONS, as_columns(written, _CONTRIBUTION_ROW))
     if removed:
         await session.execute(_DELETE_CONTRIBUTION, removed)
     rows = [
@@ -171,7 +172,7 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
         for (code, unit, period), (num, den, members) in sorted(deltas.items())
     ]
     if rows:
-        await session.execute(_ADD_TO_SUMS, rows)
+        await session.execute(_ADD_TO_SUMS, as_columns(rows, _SUM_ROW))
     return touched
 
 
@@ -240,13 +241,21 @@ _READ_SUMS = select(
     _AGGREGATES.c.denominator,
     _AGGREGATES.c.members,
 ).where(_AGGREGATES.c.plan_code == bindparam("plan_code"), _AGGREGATES.c.period == any_(_PERIODS))
-_INSERT_VALUES = insert(_VALUES)
-_UPDATE_VALUES = _INSERT_VALUES.on_conflict_do_update(
-    index_elements=["plan_code", "indicator_code", "unit_code", "period"],
-    set_={
-        c: _INSERT_VALUES.excluded[c]
-        for c in ("numerator", "denominator", "members", "value", "version", "computed_at")
-    },
+_VALUE_ROW = (
+    "plan_code",
+    "indicator_code",
+    "unit_code",
+    "period",
+    "numerator",
+    "denominator",
+    "members",
+    "value",
+    "version",
+    "computed_at",
+)
+_INSERT_VALUES = bulk_insert(_VALUES, _VALUE_ROW)
+_UPDATE_VALUES = bulk_upsert(
+    _VALUES, _VALUE_ROW, _VALUE_ROW[:4], ["numerator", "denominator", "members", "value", "version", "computed_at"]
 )
 
 Sums = dict[str, tuple[Decimal, Decimal, int]]  # indicator → (Σ numerator, Σ denominator, Σ members)
@@ -338,9 +347,9 @@ async def refresh_values(
                 )
     # New rows are plain inserts: a replica racing on the same new value fails (and its batch is retried).
     if inserts:
-        await session.execute(_INSERT_VALUES, inserts)
+        await session.execute(_INSERT_VALUES, as_columns(inserts, _VALUE_ROW))
     if updates:
-        await session.execute(_UPDATE_VALUES, updates)
+        await session.execute(_UPDATE_VALUES, as_columns(updates, _VALUE_ROW))
     if outbox is not None:
         await outbox.add_many(session, events, occurred_at=now)
     return changed_units

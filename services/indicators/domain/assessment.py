@@ -9,9 +9,10 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import String, Table, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.indicators.db.bulk import as_columns, bulk_insert, bulk_upsert
 from services.indicators.db.models import IndicatorValue, TargetStatus
 from services.indicators.domain.aggregation import districts
 from services.indicators.domain.measures import change_vs
@@ -149,15 +150,23 @@ _LOCK_TARGETS = (
     .order_by(_TARGETS.c.target_id, _TARGETS.c.unit_code)
     .with_for_update()
 )
-_INSERT_TARGETS = insert(_TARGETS)
-# Run for rows read (and locked) above, so the conflict always happens: an update of the evaluation.
-_UPDATE_TARGETS = _INSERT_TARGETS.on_conflict_do_update(
-    index_elements=["target_id", "unit_code"],
-    set_={
-        c: _INSERT_TARGETS.excluded[c]
-        for c in ("status", "ratio", "baseline", "current", "projection", "explanation", "version", "evaluated_at")
-    },
+_TARGET_ROW = (
+    "target_id",
+    "unit_code",
+    "plan_code",
+    "target_code",
+    "status",
+    "ratio",
+    "baseline",
+    "current",
+    "projection",
+    "explanation",
+    "version",
+    "evaluated_at",
 )
+_INSERT_TARGETS = bulk_insert(_TARGETS, _TARGET_ROW)
+# Run for rows read (and locked) above, so the conflict always happens: an update of the evaluation.
+_UPDATE_TARGETS = bulk_upsert(_TARGETS, _TARGET_ROW, ["target_id", "unit_code"], _TARGET_ROW[4:])
 
 
 async def assess(
@@ -246,9 +255,9 @@ async def assess(
             )
     # New rows are plain inserts: a replica racing on the same new status fails (and its batch is retried).
     if inserts:
-        await session.execute(_INSERT_TARGETS, inserts)
+        await session.execute(_INSERT_TARGETS, as_columns(inserts, _TARGET_ROW))
     if updates:
-        await session.execute(_UPDATE_TARGETS, updates)
+        await session.execute(_UPDATE_TARGETS, as_columns(updates, _TARGET_ROW))
     if outbox is not None:
         await outbox.add_many(session, events, occurred_at=now)
     return len(events)

@@ -15,10 +15,11 @@ from decimal import Decimal
 from typing import Any, Protocol, cast
 
 from sqlalchemy import String, Table, and_, any_, bindparam, column, func, select
-from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import UUID
 
+from services.indicators.db.bulk import as_columns, bulk_insert, bulk_upsert
 from services.indicators.db.models import CooperativeState, ProfileChange, StatusSnapshot
 from services.indicators.domain.measures import measure_of
 from services.indicators.domain.periods import normalise, period_of
@@ -107,18 +108,20 @@ _SNAPSHOTS = cast(Table, StatusSnapshot.__table__)
 _STATE_COLUMNS = ("version", "registration_code", "name", "unit_code", "legal_status", "sector", "changed_at")
 
 
-def _upsert(table: Table, keys: Sequence[str], columns: Sequence[str]) -> Insert:
-    statement = insert(table)
-    return statement.on_conflict_do_update(index_elements=list(keys), set_={c: statement.excluded[c] for c in columns})
+_STATE_ROW = ("cooperative_id", *_STATE_COLUMNS)
+_PROFILE_ROW = ("cooperative_id", "effective_period", "unit_code", "legal_status", "sector")
+_SNAPSHOT_ROW = ("cooperative_id", "period", "report_id", "as_of", "data")
 
-
-# Run as executemany. Existing cooperatives are locked (FOR UPDATE) before, so their upsert is an update; new
-# ones are plain inserts, so a replica racing on the same new cooperative fails (and the batch is retried one
-# event per transaction), exactly as the ORM's INSERT does in `apply_status_event`.
-_INSERT_STATES = insert(_STATES)
-_UPDATE_STATES = _upsert(_STATES, ["cooperative_id"], _STATE_COLUMNS)
-_UPSERT_PROFILES = _upsert(_PROFILES, ["cooperative_id", "effective_period"], ["unit_code", "legal_status", "sector"])
-_UPSERT_SNAPSHOTS = _upsert(_SNAPSHOTS, ["cooperative_id", "period"], ["report_id", "as_of", "data"])
+# One statement per table for the whole batch (db/bulk.py). Existing cooperatives are locked (FOR UPDATE)
+# before, so their upsert is an update; new ones are plain inserts, so a replica racing on the same new
+# cooperative fails (and the batch is retried one event per transaction), exactly as the ORM's INSERT does in
+# `apply_status_event`.
+_INSERT_STATES = bulk_insert(_STATES, _STATE_ROW)
+_UPDATE_STATES = bulk_upsert(_STATES, _STATE_ROW, ["cooperative_id"], _STATE_COLUMNS)
+_UPSERT_PROFILES = bulk_upsert(
+    _PROFILES, _PROFILE_ROW, ["cooperative_id", "effective_period"], ["unit_code", "legal_status", "sector"]
+)
+_UPSERT_SNAPSHOTS = bulk_upsert(_SNAPSHOTS, _SNAPSHOT_ROW, ["cooperative_id", "period"], ["report_id", "as_of", "data"])
 
 
 # Lists go in as arrays (one statement text whatever the batch size, so it is prepared once).
@@ -230,17 +233,16 @@ async def apply_status_events(session: AsyncSession, events: Sequence[Cooperativ
 
     new_states = [written_states[i] for i in sorted(written_states, key=_uuid_order) if i not in existing]
     if new_states:
-        await session.execute(_INSERT_STATES, new_states)
+        await session.execute(_INSERT_STATES, as_columns(new_states, _STATE_ROW))
     updated_states = [written_states[i] for i in sorted(written_states, key=_uuid_order) if i in existing]
     if updated_states:
-        await session.execute(_UPDATE_STATES, updated_states)
+        await session.execute(_UPDATE_STATES, as_columns(updated_states, _STATE_ROW))
     if written_profiles:
         profiles = [written_profiles[k] for k in sorted(written_profiles, key=_key_order)]
-        await session.execute(_UPSERT_PROFILES, profiles)
+        await session.execute(_UPSERT_PROFILES, as_columns(profiles, _PROFILE_ROW))
     if written_snapshots:
-        await session.execute(
-            _UPSERT_SNAPSHOTS, [written_snapshots[k] for k in sorted(written_snapshots, key=_key_order)]
-        )
+        snapshot_rows = [written_snapshots[k] for k in sorted(written_snapshots, key=_key_order)]
+        await session.execute(_UPSERT_SNAPSHOTS, as_columns(snapshot_rows, _SNAPSHOT_ROW))
     return earliest_of
 
 
