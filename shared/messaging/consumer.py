@@ -49,8 +49,11 @@ BatchHandler = Callable[[AsyncSession, Sequence[CloudEvent]], Awaitable[None]]
 class Subscription:
     """One row of a service's handler table: events of `event_type` on `topic` go to `handler`.
 
-    `batch_handler`, when given, must have the same effect as calling `handler` on each event in order; the
-    runner uses it for runs of two or more consecutive new events of this type within one transaction."""
+    `batch_handler`, when given, must leave the same stored state as calling `handler` on each event in order;
+    the runner uses it for runs of two or more consecutive new events of this type within one transaction. It
+    may leave out effects that only describe events the same run supersedes (the indicators do not publish
+    intermediate values; notifications do not notify a target's superseded statuses) — each service documents
+    what it leaves out."""
 
     topic: str
     event_type: str
@@ -265,13 +268,13 @@ class ConsumerRunner:
                 },
             )
         async with self.sessionmaker() as session, session.begin():
+            # executemany form (one statement shape, compiled once and cached; SQLAlchemy still sends it as
+            # multi-row INSERTs): a `.values([...])` list would be compiled again for every batch size.
             claimed = set(
                 (
                     await session.execute(
-                        insert(self.inbox)
-                        .values(list(rows.values()))
-                        .on_conflict_do_nothing()
-                        .returning(self.inbox.c.event_key)
+                        insert(self.inbox).on_conflict_do_nothing().returning(self.inbox.c.event_key),
+                        list(rows.values()),
                     )
                 ).scalars()
             )

@@ -39,18 +39,25 @@ class Outbox:
         self, session: AsyncSession, payloads: Sequence[EventPayload], *, occurred_at: datetime | None = None
     ) -> list[str]:
         """Stage several events in one statement (same transaction rules as :meth:`add`)."""
-        if not session.in_transaction():
-            raise RuntimeError("Outbox.add must run inside the business transaction")
-        if not payloads:
-            return []
+        rows = self.rows_for(payloads, occurred_at=occurred_at)
+        await self.insert_rows(session, rows)
+        return [str(row["event_id"]) for row in rows]
+
+    def rows_for(
+        self, payloads: Sequence[EventPayload], *, occurred_at: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The outbox rows for `payloads`, traced to the current trace, not yet written.
+
+        For a caller that gathers the events of a whole batch and writes them once (:meth:`insert_rows`, in
+        the same transaction); rows keep the order they are inserted in, which is the order they are published.
+        """
         at = occurred_at or datetime.now(UTC)
         traceparent = tracing.current_traceparent()
-        event_ids = [str(uuid.uuid4()) for _ in payloads]
-        rows: list[dict[str, Any]] = [
+        return [
             {
                 "topic": self.topic_prefix + payload.topic,
                 "key": payload.key(),
-                "event_id": event_id,
+                "event_id": str(uuid.uuid4()),
                 "event_type": payload.event_type,
                 "source": self.source,
                 "subject": payload.key(),
@@ -58,14 +65,20 @@ class Outbox:
                 "traceparent": traceparent,
                 "payload": payload_json(payload),
             }
-            for payload, event_id in zip(payloads, event_ids, strict=True)
+            for payload in payloads
         ]
+
+    async def insert_rows(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+        """Write rows made by :meth:`rows_for` as part of the caller's open transaction."""
+        if not session.in_transaction():
+            raise RuntimeError("Outbox.add must run inside the business transaction")
+        if not rows:
+            return
         # executemany form: the statement is compiled once and cached (a multi-VALUES insert is not).
-        await session.execute(insert(self.table), rows)
+        await session.execute(insert(self.table), list(rows))
         # Delivered by PostgreSQL at commit, never on rollback; once per transaction is enough to wake the relay.
         transaction = session.get_transaction()
         marker = (id(transaction), self.channel)
         if session.info.get("htx_outbox_notified") != marker:
             await session.execute(select(func.pg_notify(self.channel, "")))
             session.info["htx_outbox_notified"] = marker
-        return event_ids

@@ -96,10 +96,11 @@ async def test_email_goes_out_over_smtp_in_each_channels_language(isolated_env: 
             await add_channel(service.runtime, "UBND-926", "email", "it@phongdien.cantho.gov.vn", language="en")
             alert = await raise_alert(service.runtime, "UBND-926", NOW)
             for _ in range(200):  # the worker (wired into the app) sends them on its own
-                if len(box.messages) == 2:
+                # and records each as sent only after the SMTP server took it: wait for both.
+                deliveries = await deliveries_of(service.runtime, alert.id)
+                if len(box.messages) == 2 and {d.status for d in deliveries} == {"sent"}:
                     break
                 await asyncio.sleep(0.05)
-            deliveries = await deliveries_of(service.runtime, alert.id)
     by_address = {m["To"]: m for m in box.messages}
     vi = by_address["vanthu@phongdien.cantho.gov.vn"]
     assert vi["Subject"] == "[HTX Monitor] Cảnh báo: Nhắc hạn nộp báo cáo 6 tháng đầu năm 2025 (hạn 10/06/2025)"

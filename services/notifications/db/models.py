@@ -89,6 +89,8 @@ class Alert(Base):
     __table_args__ = (
         Index("uq_alerts_open_dedup_key", "dedup_key", unique=True, postgresql_where=text("state <> 'resolved'")),
         Index("ix_alerts_agency_state", "agency_code", "state"),
+        # Every target-status event asks for the open alerts of its (target, unit): a small partial index.
+        Index("ix_alerts_open_target_unit", "target_id", "unit_code", postgresql_where=text("state <> 'resolved'")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -74,7 +74,17 @@ class Alerts:
         self, session: AsyncSession, draft: AlertDraft, now: datetime, *, repeat_notice: str = "updated"
     ) -> tuple[Alert, str]:
         """Open an alert, or update the open one with the same key (`repeat_notice`); never a duplicate."""
-        alert = await find_open(session, draft.dedup_key)
+        cache = lookups_for(session)
+        run = cache.open if cache is not None else None
+        if (
+            run is not None
+            and draft.target_id is not None
+            and draft.unit_code is not None
+            and run.holds(draft.target_id, draft.unit_code)
+        ):
+            alert = run.find(draft.kind, draft.target_id, draft.unit_code, draft.dedup_key)
+        else:
+            run, alert = None, await find_open(session, draft.dedup_key)
         notice = repeat_notice
         if alert is None:
             notice = "opened"
@@ -95,6 +105,8 @@ class Alerts:
         )
         alert.unit_code, alert.target_id, alert.target_code = draft.unit_code, draft.target_id, draft.target_code
         alert.deadline_id = draft.deadline_id
+        if run is not None and notice == "opened":
+            run.remember(alert)  # indexed by kind, target and unit: only now are they set
         alert.data = dict(draft.data)
         await self._render(session, alert)
         await self.emit(session, alert, notice, now)
@@ -123,6 +135,9 @@ class Alerts:
                 errors=[{"field": "state", "message": "is 'resolved'"}],
             )
         alert.state, alert.resolved_at, alert.resolved_by = RESOLVED, now, by
+        cache = lookups_for(session)
+        if cache is not None and cache.open is not None:
+            cache.open.forget(alert)
         if data:
             alert.data = {**alert.data, **data}
             await self._render(session, alert)
@@ -131,24 +146,27 @@ class Alerts:
     async def emit(self, session: AsyncSession, alert: Alert, notice: str, now: datetime) -> None:
         alert.version += 1
         alert.updated_at = now
-        await session.flush()  # the row exists (and the one-open-per-key index is checked) before the notices
+        cache = lookups_for(session)
+        if cache is None or not cache.deferred:
+            await session.flush()  # the row exists (and the one-open-per-key index is checked) before the notices
         await dispatch.notify(session, alert, notice, now)
-        await self.outbox.add(
-            session,
-            AlertV1(
-                alert_id=alert.id,
-                kind=alert.kind,
-                agency_code=alert.agency_code,
-                unit_code=alert.unit_code,
-                target_code=alert.target_code,
-                state=alert.state,
-                title=alert.title,
-                body=alert.body,
-                version=alert.version,
-                changed_at=now,
-            ),
-            occurred_at=now,
+        event = AlertV1(
+            alert_id=alert.id,
+            kind=alert.kind,
+            agency_code=alert.agency_code,
+            unit_code=alert.unit_code,
+            target_code=alert.target_code,
+            state=alert.state,
+            title=alert.title,
+            body=alert.body,
+            version=alert.version,
+            changed_at=now,
         )
+        if cache is not None and cache.deferred:
+            # A run writes its alerts, notices and outbox rows at its end, in this order (targets.finish_run).
+            cache.outbox_rows.extend(self.outbox.rows_for([event], occurred_at=now))
+        else:
+            await self.outbox.add(session, event, occurred_at=now)
 
     async def _render(self, session: AsyncSession, alert: Alert) -> None:
         message = render(alert.data, await language_of(session, alert.agency_code))

@@ -18,12 +18,12 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, insert, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications.db.models import Agency, Alert, Channel, Delivery, InboxMessage, StreamEvent
-from services.notifications.domain.lookups import lookups_for
+from services.notifications.db.models import Agency, Alert, Base, Channel, Delivery, InboxMessage, StreamEvent
+from services.notifications.domain.lookups import Lookups, lookups_for
 from services.notifications.domain.messages import Message, render
 from services.notifications.domain.stream import STREAM_CHANNEL
 
@@ -53,6 +53,8 @@ SUBJECT_LABEL = {
 async def notify(session: AsyncSession, alert: Alert, notice: str, now: datetime) -> None:
     """Record `notice` (opened | updated | reminder | acknowledged | resolved) of `alert` on every channel."""
     cache = lookups_for(session)
+    if cache is None or not cache.deferred:
+        await session.flush()  # the notice rows below are written at once and refer to the alert's row
     agency = await _agency(session, alert.agency_code)
     agency_language = agency.language if agency is not None else "vi"
     digest = agency is not None and agency.digest
@@ -76,26 +78,46 @@ async def notify(session: AsyncSession, alert: Alert, notice: str, now: datetime
         text = text_for(alert, channel.language, agency_language)
         held = channel.kind == "email" and digest
         delivery_id = uuid.uuid4()
-        session.add(
-            Delivery(
-                id=delivery_id,
-                alert_id=alert.id,
-                notice=notice,
-                agency_code=alert.agency_code,
-                channel=channel.kind,
-                channel_id=channel.id,
-                address=channel.address,
-                status="held" if held else "pending",
-                attempts=0,
-                next_attempt_at=None if held else now,
-                payload=_payload(alert, notice, now, channel.language, text, delivery_id),
-                created_at=now,
-            )
+        await _insert(
+            session,
+            Delivery,
+            {
+                "id": delivery_id,
+                "alert_id": alert.id,
+                "notice": notice,
+                "agency_code": alert.agency_code,
+                "channel": channel.kind,
+                "channel_id": channel.id,
+                "address": channel.address,
+                "status": "held" if held else "pending",
+                "attempts": 0,
+                "next_attempt_at": None if held else now,
+                "payload": _payload(alert, notice, now, channel.language, text, delivery_id),
+                "created_at": now,
+            },
         )
     if not working and alert.agency_code != FALLBACK_AGENCY:
         await _fallback(session, alert, notice, now)
     alert.last_notified_at = now
     alert.notify_count = (alert.notify_count or 0) + 1
+
+
+async def load_directory(session: AsyncSession, cache: Lookups) -> None:
+    """Every agency, its enabled channels and whether they work, into a run's lookups, in three queries (a
+    city's directory is a few dozen agencies): `notify` then asks nothing per agency."""
+    for agency in await session.scalars(select(Agency)):
+        cache.agencies[agency.code] = agency
+        cache.languages[agency.code] = agency.language
+        cache.channels[agency.code] = []
+    channels = (await session.scalars(select(Channel).where(Channel.enabled).order_by(Channel.id))).all()
+    for channel in channels:
+        if channel.agency_code in cache.channels:
+            cache.channels[channel.agency_code].append(channel)
+    failed = await _failed_channels(session, [c.id for c in channels])
+    for listed in cache.channels.values():
+        ids = [c.id for c in listed]
+        if ids:
+            cache.working[tuple(ids)] = set(ids) - failed
 
 
 def text_for(alert: Alert, language: str, agency_language: str) -> Message:
@@ -113,16 +135,23 @@ async def working_channels(session: AsyncSession, channel_ids: list[uuid.UUID]) 
     key = tuple(channel_ids)
     if cache is not None and key in cache.working:
         return set(cache.working[key])
+    failed = await _failed_channels(session, channel_ids)
+    if cache is not None:
+        cache.working[key] = set(channel_ids) - failed
+    return set(channel_ids) - failed
+
+
+async def _failed_channels(session: AsyncSession, channel_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of the channels whose most recent finished delivery failed."""
+    if not channel_ids:
+        return set()
     latest = (
         select(Delivery.channel_id, Delivery.status)
         .where(Delivery.channel_id.in_(channel_ids), Delivery.status.in_(("sent", "failed")))
         .order_by(Delivery.channel_id, Delivery.created_at.desc(), Delivery.id.desc())
         .ext(distinct_on(Delivery.channel_id))
     )
-    failed = {row.channel_id for row in (await session.execute(latest)).all() if row.status == "failed"}
-    if cache is not None:
-        cache.working[key] = set(channel_ids) - failed
-    return set(channel_ids) - failed
+    return {row.channel_id for row in (await session.execute(latest)).all() if row.status == "failed"}
 
 
 async def fallback_if_unreachable(session: AsyncSession, alert_id: uuid.UUID, notice: str, since: datetime) -> bool:
@@ -176,26 +205,30 @@ async def _to_inbox(
     *,
     fallback_for: str | None = None,
 ) -> None:
-    session.add(
-        InboxMessage(
-            id=uuid.uuid4(),
-            agency_code=agency_code,
-            alert_id=alert.id,
-            notice=notice,
-            title=text.title,
-            body=text.body,
-            fallback_for=fallback_for,
-            created_at=now,
-        )
+    await _insert(
+        session,
+        InboxMessage,
+        {
+            "id": uuid.uuid4(),
+            "agency_code": agency_code,
+            "alert_id": alert.id,
+            "notice": notice,
+            "title": text.title,
+            "body": text.body,
+            "fallback_for": fallback_for,
+            "created_at": now,
+        },
     )
-    session.add(
-        StreamEvent(
-            agency_code=agency_code,
-            alert_id=alert.id,
-            event=f"alert.{notice}",
-            data={**alert_summary(alert, text), "notice": notice, "fallback_for": fallback_for},
-            created_at=now,
-        )
+    await _insert(
+        session,
+        StreamEvent,
+        {
+            "agency_code": agency_code,
+            "alert_id": alert.id,
+            "event": f"alert.{notice}",
+            "data": {**alert_summary(alert, text), "notice": notice, "fallback_for": fallback_for},
+            "created_at": now,
+        },
     )
     # Delivered at commit (never on rollback) and wakes every replica's stream hub; PostgreSQL folds identical
     # notifications of one transaction into one (so a batch sends it once).
@@ -204,6 +237,16 @@ async def _to_inbox(
         await session.execute(select(func.pg_notify(STREAM_CHANNEL, "")))
         if cache is not None:
             cache.stream_notified = True
+
+
+async def _insert(session: AsyncSession, model: type[Base], row: dict[str, Any]) -> None:
+    """Write a notice row now (the alert it names is flushed), or — in a run of events — stage it for the run's
+    end (domain/targets.py `finish_run`), where each table's rows go in one statement, in the order staged."""
+    cache = lookups_for(session)
+    if cache is not None and cache.deferred:
+        cache.staged.setdefault(model, []).append(row)
+    else:
+        await session.execute(insert(model), [row])
 
 
 async def _agency(session: AsyncSession, code: str) -> Agency | None:

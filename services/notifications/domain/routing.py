@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.db.models import Agency, RoutingRule
-from services.notifications.domain.lookups import lookups_for
+from services.notifications.domain.lookups import Lookups, lookups_for
 from shared.errors import PreconditionFailed, ValidationFailed
 
 ANY_UNIT = "*"
@@ -72,6 +72,17 @@ async def recipients(
         if cache is not None:
             cache.rules[(target_code, unit_code)] = rules
     return choose(Recipients(lead, tuple(coordinating)), rules, unit_code)
+
+
+async def load_rules(session: AsyncSession, cache: Lookups, pairs: set[tuple[str, str]]) -> None:
+    """The routing rules of a run's (target code, unit) pairs, in one query, into its lookups."""
+    codes = sorted({code for code, _ in pairs})
+    found: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {code: {} for code in codes}
+    for rule in await session.scalars(select(RoutingRule).where(RoutingRule.target_code.in_(codes))):
+        found[rule.target_code][rule.unit_code] = (rule.lead_agency, tuple(rule.coordinating or ()))
+    for code, unit in pairs:
+        rules = found[code]
+        cache.rules[(code, unit)] = {key: rules[key] for key in (unit, ANY_UNIT) if key in rules}
 
 
 @dataclass(frozen=True)

@@ -5,24 +5,36 @@ seen, and an older or repeated version changes nothing (the consumer's inbox alr
 this drops a late, older event too). A move into a risk status opens — or updates — one alert per routed
 agency; a move back to on_track / achieved resolves them; anything else (insufficient data, qualitative)
 leaves them as they are.
+
+A run of events fetched together is *coalesced* first (`newest_of`): for each (target, unit) only its newest
+event is acted on. Under a backlog the same target can have moved several times before the service reads it
+(it flapped, or the service was down); agencies hear where it stands now, once, not a replay of moves that are
+already history — exactly what the indicators service does with a batch of registry events. The stored state
+is the same as after every event in turn (the newest version wins either way); when the service keeps up,
+each fetch holds one event per target and nothing is skipped.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.db.models import Alert, TargetState
 from services.notifications.domain.alerts import RESOLVED, SYSTEM, AlertDraft, Alerts
-from services.notifications.domain.routing import RECOVERED, RISK, recipients, severity
+from services.notifications.domain.dispatch import load_directory
+from services.notifications.domain.lookups import Lookups, OpenAlerts, lookups_for
+from services.notifications.domain.routing import RECOVERED, RISK, load_rules, recipients, severity
 from shared.events.contracts import TargetStatusV1
+from shared.messaging.outbox import Outbox
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TARGET_RISK = "target_risk"
 TARGET_DEADLINE = "target_deadline"
@@ -54,24 +66,98 @@ def numbers_of(event: TargetStatusV1) -> dict[str, Any]:
     }
 
 
-async def record_state(session: AsyncSession, event: TargetStatusV1) -> bool:
-    """Store the event as the latest state of its (target, unit); False when it is not newer than the stored one."""
-    stmt = insert(TargetState).values(
-        target_id=event.target_id,
-        unit_code=event.unit_code,
-        status=event.new_status,
-        version=event.version,
-        data=event.model_dump(mode="json"),
-    )
-    upsert = stmt.on_conflict_do_update(
+def _state_row(event: TargetStatusV1) -> dict[str, Any]:
+    return {
+        "target_id": event.target_id,
+        "unit_code": event.unit_code,
+        "status": event.new_status,
+        "version": event.version,
+        "data": event.model_dump(mode="json"),
+    }
+
+
+def _state_upsert() -> Any:
+    """Insert the state, or replace the stored one only when the event is newer (a late older one loses)."""
+    stmt = insert(TargetState)
+    return stmt.on_conflict_do_update(
         index_elements=[TargetState.target_id, TargetState.unit_code],
         set_={"status": stmt.excluded.status, "version": stmt.excluded.version, "data": stmt.excluded.data},
         where=TargetState.version < stmt.excluded.version,
-    ).returning(TargetState.version)
+    )
+
+
+async def record_state(session: AsyncSession, event: TargetStatusV1) -> bool:
+    """Store the event as the latest state of its (target, unit); False when it is not newer than the stored one."""
+    cache = lookups_for(session)
+    key = (event.target_id, event.unit_code)
+    if cache is not None and cache.open is not None and key in cache.state_versions:
+        # In a run: decided against the version read (and locked) by `preload`; written once by `finish_run`.
+        if event.version <= cache.state_versions[key]:
+            return False
+        cache.state_versions[key] = event.version
+        cache.latest_states[key] = event
+        return True
+    upsert = _state_upsert().values(_state_row(event)).returning(TargetState.version)
     return (await session.execute(upsert)).first() is not None
 
 
+def newest_of(run: Sequence[tuple[T, TargetStatusV1]]) -> list[tuple[T, TargetStatusV1]]:
+    """Each (target, unit)'s newest event in the run (the first of equal versions, as the inbox would keep it),
+    in the order they arrived, each with what came along with it (`T`: its envelope); the superseded are dropped."""
+    newest: dict[tuple[str, str], int] = {}
+    for i, (_, event) in enumerate(run):
+        key = (event.target_id, event.unit_code)
+        if key not in newest or event.version > run[newest[key]][1].version:
+            newest[key] = i
+    return [run[i] for i in sorted(newest.values())]
+
+
+async def preload(session: AsyncSession, cache: Lookups, events: Sequence[TargetStatusV1]) -> None:
+    """Read and lock a run's working set: the stored state of every (target, unit) it names, and their open alerts.
+
+    Locks are taken in key order (target states) and opening order (alerts), as single events take them.
+    """
+    pairs = sorted({(e.target_id, e.unit_code) for e in events})
+    in_run = tuple_(TargetState.target_id, TargetState.unit_code).in_(pairs)
+    stored = await session.execute(
+        select(TargetState.target_id, TargetState.unit_code, TargetState.version)
+        .where(in_run)
+        .order_by(TargetState.target_id, TargetState.unit_code)
+        .with_for_update()
+    )
+    cache.state_versions = dict.fromkeys(pairs, 0)
+    cache.state_versions.update({(row.target_id, row.unit_code): row.version for row in stored})
+    run = OpenAlerts(set(pairs))
+    for alert in await session.scalars(
+        select(Alert)
+        .where(tuple_(Alert.target_id, Alert.unit_code).in_(pairs), Alert.state != RESOLVED)
+        .order_by(Alert.opened_at, Alert.id)
+        .with_for_update()
+    ):
+        run.remember(alert)
+    cache.open = run
+    await load_rules(session, cache, {(e.target_code, e.unit_code) for e in events})
+    await load_directory(session, cache)
+
+
+async def finish_run(session: AsyncSession, cache: Lookups, outbox: Outbox) -> None:
+    """Write what a run left in memory: the alerts (one flush), then the notices that name them (one statement
+    per table), the newest states and the outbox rows."""
+    await session.flush()
+    staged, cache.staged = cache.staged, {}
+    for model, rows in staged.items():
+        await session.execute(insert(model), rows)
+    if cache.latest_states:
+        await session.execute(_state_upsert(), [_state_row(e) for e in cache.latest_states.values()])
+        cache.latest_states = {}
+    rows, cache.outbox_rows = cache.outbox_rows, []
+    await outbox.insert_rows(session, rows)
+
+
 async def open_alerts(session: AsyncSession, kind: str, target_id: str, unit_code: str) -> list[Alert]:
+    cache = lookups_for(session)
+    if cache is not None and cache.open is not None and cache.open.holds(target_id, unit_code):
+        return cache.open.of(kind, target_id, unit_code)
     rows = await session.scalars(
         select(Alert)
         .where(Alert.kind == kind, Alert.target_id == target_id, Alert.unit_code == unit_code, Alert.state != RESOLVED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +11,7 @@ from services.notifications.domain.agencies import apply_agency
 from services.notifications.domain.alerts import Alerts
 from services.notifications.domain.deadlines import close_by_submission, ensure_obligations
 from services.notifications.domain.lookups import batch_lookups
-from services.notifications.domain.targets import on_target_status
+from services.notifications.domain.targets import finish_run, newest_of, on_target_status, preload
 from services.notifications.settings import settings_of
 from shared import tracing
 from shared.events import contracts
@@ -18,6 +19,8 @@ from shared.events.contracts import EventPayload
 from shared.events.envelope import CloudEvent
 from shared.messaging.consumer import Subscription
 from shared.service import Runtime
+
+log = logging.getLogger(__name__)
 
 CONSUMES: tuple[type[EventPayload], ...] = (contracts.AgencyV1, contracts.TargetStatusV1, contracts.ReportSubmissionV1)
 
@@ -36,16 +39,23 @@ def handler_table(runtime: Runtime) -> list[Subscription]:
         await on_target_status(session, alerts, contracts.TargetStatusV1.model_validate(event.data), clock.now())
 
     async def target_statuses(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
-        """Each event exactly as `target_status` (in order, flushed after each, traced to itself), with the
-        agencies, channels and routing read once for the run (domain/lookups.py)."""
-        with batch_lookups(session):
-            for event in events:
+        """The run's newest event per (target, unit) as `target_status` (in order, traced to itself;
+        targets.newest_of), with the agencies, channels and routing read once for the run, the states and open
+        alerts read and locked once, and everything written at the end (domain/lookups.py, targets.preload /
+        finish_run)."""
+        run = [(event, contracts.TargetStatusV1.model_validate(event.data)) for event in events]
+        newest = newest_of(run)
+        if len(newest) < len(run):
+            log.info("superseded target statuses coalesced", extra={"events": len(run), "acted_on": len(newest)})
+        with batch_lookups(session) as cache:
+            await preload(session, cache, [payload for _, payload in newest])
+            for event, payload in newest:
                 token = tracing.set_traceparent(tracing.child_of(event.traceparent))
                 try:
-                    await target_status(session, event)
+                    await on_target_status(session, alerts, payload, clock.now())
                 finally:
                     tracing.reset_traceparent(token)
-                await session.flush()
+            await finish_run(session, cache, runtime.outbox)
 
     async def report_submission(session: AsyncSession, event: CloudEvent) -> None:
         payload = contracts.ReportSubmissionV1.model_validate(event.data)
