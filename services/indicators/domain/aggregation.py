@@ -101,15 +101,16 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
     from_period = {c.cooperative_id: c.from_period for c in changes}
     ids = list(from_period)
     profiles: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for profile in await session.execute(_READ_PROFILES, {"ids": ids}):
+    for profile in (await session.execute(_READ_PROFILES, {"ids": ids})).all():
         profiles[profile.cooperative_id].append(profile)
     snapshots: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for snapshot in await session.execute(_READ_SNAPSHOTS, {"ids": ids}):
+    for snapshot in (await session.execute(_READ_SNAPSHOTS, {"ids": ids})).all():
         snapshots[snapshot.cooperative_id].append(snapshot)
     stored_by: dict[uuid.UUID, dict[str, Any]] = defaultdict(dict)
-    for row in await session.execute(
-        _READ_CONTRIBUTIONS, {"plan_code": plan.code, "ids": ids, "from_period": min(from_period.values())}
-    ):
+    since = min(from_period.values())
+    for row in (
+        await session.execute(_READ_CONTRIBUTIONS, {"plan_code": plan.code, "ids": ids, "from_period": since})
+    ).all():
         if row.period >= from_period[row.cooperative_id]:
             stored_by[row.cooperative_id][row.period] = row
     deltas: dict[tuple[str, str, str], list[Any]] = {}  # (indicator, unit, period) → [num, den, members]
@@ -281,13 +282,15 @@ async def refresh_values(
     periods = sorted({period for period, _ in targets})
     stored = {
         (row.indicator_code, row.unit_code, row.period): row
-        for row in await session.execute(
-            _LOCK_VALUES,
-            {"plan_code": plan.code, "units": sorted({unit for _, unit in targets}), "periods": periods},
-        )
+        for row in (
+            await session.execute(
+                _LOCK_VALUES,
+                {"plan_code": plan.code, "units": sorted({unit for _, unit in targets}), "periods": periods},
+            )
+        ).all()
     }
     by_period: dict[str, list[Any]] = defaultdict(list)
-    for sums_row in await session.execute(_READ_SUMS, {"plan_code": plan.code, "periods": periods}):
+    for sums_row in (await session.execute(_READ_SUMS, {"plan_code": plan.code, "periods": periods})).all():
         by_period[sums_row.period].append(sums_row)
     subtrees: dict[str, set[str]] = {}
     changed_units: set[str] = set()

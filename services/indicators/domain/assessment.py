@@ -46,7 +46,9 @@ async def units_values(session: AsyncSession, plan: PlanDocument, units: Iterabl
     wanted = sorted(set(units))
     values: dict[str, Values] = {unit: {} for unit in wanted}
     if wanted:
-        for unit, code, period, value in await session.execute(_READ_VALUES, {"plan_code": plan.code, "units": wanted}):
+        for unit, code, period, value in (
+            await session.execute(_READ_VALUES, {"plan_code": plan.code, "units": wanted})
+        ).all():
             values[unit].setdefault(code, {})[period] = Decimal(value)
     return values
 
@@ -197,7 +199,7 @@ async def assess(
         return 0
     stored = {
         (row.target_id, row.unit_code): row
-        for row in await session.execute(_LOCK_TARGETS, {"plan_code": plan.code, "units": sorted(wanted)})
+        for row in (await session.execute(_LOCK_TARGETS, {"plan_code": plan.code, "units": sorted(wanted)})).all()
     }
     values_by_unit = await units_values(session, plan, {unit for _, unit in evaluated})
     inserts: list[dict[str, Any]] = []

@@ -21,7 +21,7 @@ from sqlalchemy.types import UUID
 
 from services.indicators.db.bulk import as_columns, bulk_insert, bulk_upsert
 from services.indicators.db.models import CooperativeState, ProfileChange, StatusSnapshot
-from services.indicators.domain.measures import measure_of
+from services.indicators.domain.measures import ONE, ZERO, measure_of
 from services.indicators.domain.periods import normalise, period_of
 from services.indicators.domain.plans import PlanDocument
 from shared.clock import VIETNAM
@@ -163,7 +163,7 @@ async def apply_status_events(session: AsyncSession, events: Sequence[Cooperativ
         return {}
     ids = sorted({e.cooperative_id for e in events}, key=_uuid_order)
     states: dict[uuid.UUID, dict[str, Any]] = {
-        row.cooperative_id: dict(row._mapping) for row in await session.execute(_LOCK_STATES, {"ids": ids})
+        row.cooperative_id: dict(row._mapping) for row in (await session.execute(_LOCK_STATES, {"ids": ids})).all()
     }
     existing = set(states)
     wanted = sorted(
@@ -172,7 +172,7 @@ async def apply_status_events(session: AsyncSession, events: Sequence[Cooperativ
     snapshots: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
     if wanted:
         pairs = {"ids": [i for i, _ in wanted], "periods": [p for _, p in wanted]}
-        for row in await session.execute(_READ_SNAPSHOTS, pairs):
+        for row in (await session.execute(_READ_SNAPSHOTS, pairs)).all():
             snapshots[(row.cooperative_id, row.period)] = row.data
 
     written_states: dict[uuid.UUID, dict[str, Any]] = {}
@@ -254,6 +254,11 @@ class PeriodContribution:
     amounts: dict[str, tuple[Decimal, Decimal]]  # the same as numbers
 
 
+def _text(number: Decimal) -> str:
+    # Most amounts are the measures' own 0 and 1 (outside a population, or counted once).
+    return "0" if number is ZERO else "1" if number is ONE else str(number)
+
+
 class Profile(Protocol):
     """A `profile_history` row (ORM instance or Core row)."""
 
@@ -298,6 +303,6 @@ def contributions_for(
             "sector": profile.sector,
         }
         amounts = {code: measure(record) for code, measure in measures}
-        parts = {code: [str(numerator), str(denominator)] for code, (numerator, denominator) in amounts.items()}
+        parts = {code: [_text(numerator), _text(denominator)] for code, (numerator, denominator) in amounts.items()}
         result.append(PeriodContribution(snapshot.period, profile.unit_code, parts, amounts))
     return result
