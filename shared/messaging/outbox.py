@@ -11,12 +11,25 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import tracing
 from shared.events.contracts import EventPayload, payload_json
 from shared.events.envelope import SOURCE_PREFIX
+
+ROW_COLUMNS = (
+    "topic",
+    "key",
+    "event_id",
+    "event_type",
+    "source",
+    "subject",
+    "occurred_at",
+    "traceparent",
+    "payload",
+)
+"""What :meth:`Outbox.rows_for` fills in (the id and `published_at` are the table's)."""
 
 
 def notify_channel(schema: str) -> str:
@@ -29,6 +42,13 @@ class Outbox:
         self.topic_prefix = topic_prefix
         self.source = SOURCE_PREFIX + service
         self.channel = notify_channel(table.schema or "public")
+        # Built once: SQLAlchemy then finds the compiled form by the statement's cache key without rebuilding.
+        self._insert = insert(table)
+        self._notify = select(func.pg_notify(literal(self.channel), literal("")))
+        one_row = insert(table).values({c: bindparam(c, type_=table.c[c].type) for c in ROW_COLUMNS})
+        # One row and the NOTIFY in one round trip (PostgreSQL runs a data-modifying WITH whether or not the
+        # outer query reads it): the common case of a request that changes one aggregate.
+        self._insert_and_notify = self._notify.add_cte(one_row.cte("staged"))
 
     async def add(self, session: AsyncSession, payload: EventPayload, *, occurred_at: datetime | None = None) -> str:
         """Stage `payload` for publication as part of the caller's open transaction; returns the event id."""
@@ -74,11 +94,15 @@ class Outbox:
             raise RuntimeError("Outbox.add must run inside the business transaction")
         if not rows:
             return
-        # executemany form: the statement is compiled once and cached (a multi-VALUES insert is not).
-        await session.execute(insert(self.table), list(rows))
-        # Delivered by PostgreSQL at commit, never on rollback; once per transaction is enough to wake the relay.
+        # NOTIFY is delivered by PostgreSQL at commit, never on rollback; once per transaction wakes the relay.
         transaction = session.get_transaction()
         marker = (id(transaction), self.channel)
-        if session.info.get("htx_outbox_notified") != marker:
-            await session.execute(select(func.pg_notify(self.channel, "")))
-            session.info["htx_outbox_notified"] = marker
+        notified = session.info.get("htx_outbox_notified") == marker
+        if len(rows) == 1 and not notified:
+            await session.execute(self._insert_and_notify, dict(rows[0]))
+        else:
+            # executemany form: the statement is compiled once and cached (a multi-VALUES insert is not).
+            await session.execute(self._insert, list(rows))
+            if not notified:
+                await session.execute(self._notify)
+        session.info["htx_outbox_notified"] = marker

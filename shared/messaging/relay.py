@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy import Row, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import listen_forever
@@ -53,6 +53,20 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.channel = notify_channel(table.schema or "public")
         self._lock_id = zlib.crc32(f"{table.schema}.{table.name}.relay".encode())
+        # Built once (a pass runs per NOTIFY, i.e. per committed change at low rates: rebuilding its statements
+        # each time cost as much CPU as the request that woke it). The advisory lock is an uncorrelated
+        # subquery, evaluated once before any row is read: without the lock the claim reads nothing.
+        got_lock = select(func.pg_try_advisory_xact_lock(self._lock_id)).scalar_subquery()
+        self._claim = (
+            select(table)
+            .where(got_lock, table.c.published_at.is_(None))
+            .order_by(table.c.id)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        self._mark = (
+            update(table).where(table.c.id.in_(bindparam("ids", expanding=True))).values(published_at=bindparam("at"))
+        )
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -68,19 +82,9 @@ class OutboxRelay:
                 return total
 
     async def _publish_batch(self) -> int:
-        t = self.table
         async with self.sessionmaker() as session, session.begin():
-            if not await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id))):
-                return 0  # another replica is publishing; it will drain our rows too
-            rows = (
-                await session.execute(
-                    select(t)
-                    .where(t.c.published_at.is_(None))
-                    .order_by(t.c.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            # Another replica holding the lock reads nothing here; it will drain our rows too.
+            rows = (await session.execute(self._claim)).all()
             if not rows:
                 return 0
             await self._send(rows)
@@ -110,7 +114,7 @@ class OutboxRelay:
             await asyncio.gather(*futures)
 
     async def _mark_sent(self, session: AsyncSession, ids: list[int]) -> None:
-        await session.execute(update(self.table).where(self.table.c.id.in_(ids)).values(published_at=datetime.now(UTC)))
+        await session.execute(self._mark, {"ids": ids, "at": datetime.now(UTC)})
 
     # -- the loop ---------------------------------------------------------------------------------------
 
