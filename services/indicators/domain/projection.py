@@ -166,8 +166,14 @@ async def apply_status_events(session: AsyncSession, events: Sequence[Cooperativ
         row.cooperative_id: dict(row._mapping) for row in (await session.execute(_LOCK_STATES, {"ids": ids})).all()
     }
     existing = set(states)
+    # Only a cooperative already known here can have snapshots (they are written with its state).
     wanted = sorted(
-        {(e.cooperative_id, normalise(e.status.period)) for e in events if e.status is not None}, key=_key_order
+        {
+            (e.cooperative_id, normalise(e.status.period))
+            for e in events
+            if e.status is not None and e.cooperative_id in existing
+        },
+        key=_key_order,
     )
     snapshots: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
     if wanted:
