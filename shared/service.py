@@ -182,6 +182,7 @@ async def _start(runtime: Runtime) -> None:
                 inbox=spec.inbox_table,
                 producer=runtime.producer,
                 max_retries=cfg.consumer_max_retries,
+                max_records=cfg.consumer_batch_size,
             )
             runtime.consumers.append(consumer)
             runtime.tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))

@@ -100,7 +100,7 @@ class ConsumerRunner:
         producer: AIOKafkaProducer,
         max_retries: int = 3,
         retry_backoff: float = 0.2,
-        max_records: int = 200,
+        max_records: int = 500,
     ) -> None:
         self.name = name
         self.group_id = group_id
