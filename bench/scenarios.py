@@ -14,13 +14,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from bench import floors
-from bench.http import closed_loop
+from bench.http import client_session, closed_loop
+from bench.http import send as send_request
 from bench.profile import Profiler
 from bench.system import System, registration_code
 from bench.util import latency_summary
@@ -273,12 +275,7 @@ async def end_to_end(system: System, *, rates: list[int], duration: float, budge
     plain = [c for ids in system.plain.values() for c in ids]
     rows: list[dict[str, Any]] = []
     try:
-        async with httpx.AsyncClient(
-            base_url=system.url("registry"),
-            headers=system.auth,
-            timeout=30,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
-        ) as client:
+        async with client_session(system.url("registry"), connections=256, headers=system.auth) as client:
             for rate in rates:
                 left = deadline - time.perf_counter()
                 if left < duration + 10:
@@ -331,7 +328,7 @@ def max_sustained(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def _one_rate(
     system: System,
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     collector: Collector,
     plain: list[str],
     rng: random.Random,
@@ -356,9 +353,8 @@ async def _one_rate(
         if toggle is not None:
             toggle["sent"] = t0
         try:
-            response = await client.post(f"/v1/cooperatives/{coop}/status-reports", json=body)
-            ok = response.status_code == 201
-        except httpx.HTTPError:
+            ok = await send_request(client, ("POST", f"/v1/cooperatives/{coop}/status-reports", {"json": body})) == 201
+        except (aiohttp.ClientError, TimeoutError):
             ok = False
         t1 = time.perf_counter()
         if ok:
