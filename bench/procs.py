@@ -98,6 +98,7 @@ async def wait_ready(proc: ServiceProcess, timeout: float = 120.0) -> None:
 def stop_service(proc: ServiceProcess, timeout: float = 40.0) -> None:
     if proc.popen.poll() is not None:
         return
+    proc.popen.send_signal(signal.SIGCONT)  # a service paused for a drain cannot act on SIGTERM
     proc.popen.send_signal(signal.SIGTERM)
     try:
         proc.popen.wait(timeout=timeout)

@@ -108,6 +108,15 @@ async def start_system(workdir: Path, *, profile_indicators: Path | None = None)
     }
     system = System(stack=stack, workdir=workdir)
     system.token = mint_token(AuthSettings(), agency="SNN", scopes=ALL_SCOPES)
+    try:
+        await _start_services(system, env, workdir, profile_indicators)
+    except BaseException:
+        stop_system(system)  # a service that failed to start must not leave the others (or the stack) running
+        raise
+    return system
+
+
+async def _start_services(system: System, env: dict[str, str], workdir: Path, profile_indicators: Path | None) -> None:
     system.procs["registry"] = start_service("registry", env, workdir)
     await wait_ready(system.procs["registry"])
     for name in SERVICES[1:]:
@@ -126,7 +135,6 @@ async def start_system(workdir: Path, *, profile_indicators: Path | None = None)
         await asyncio.sleep(0.2)
     else:
         raise RuntimeError("reference data did not reach indicators/notifications")
-    return system
 
 
 def stop_system(system: System) -> None:
