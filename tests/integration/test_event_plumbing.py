@@ -77,7 +77,7 @@ class Plumbing:
             poll_seconds=0.2,
         )
 
-    def consumer(self, group: str, *, max_retries: int = 2) -> ConsumerRunner:
+    def consumer(self, group: str, *, max_retries: int = 2, max_records: int = 500) -> ConsumerRunner:
         return ConsumerRunner(
             name="plumbing",
             group_id=group,
@@ -88,6 +88,7 @@ class Plumbing:
             producer=self.producer,
             max_retries=max_retries,
             retry_backoff=0.01,
+            max_records=max_records,
         )
 
     async def apply_deposit(self, session: AsyncSession, event: CloudEvent) -> None:
@@ -347,7 +348,8 @@ async def test_two_consumers_split_partitions_and_hand_over_without_loss_or_doub
 
     plumbing.handling_delay = 0.02
     group = f"g-{uuid.uuid4().hex[:8]}"
-    first, second = plumbing.consumer(group), plumbing.consumer(group)
+    # Small fetches, so the first consumer cannot take the whole topic in one transaction before the hand-over.
+    first, second = plumbing.consumer(group, max_records=20), plumbing.consumer(group, max_records=20)
     first_task = await run_until(first)
     second_task = await run_until(second)
     try:
