@@ -165,6 +165,7 @@ async def _start(runtime: Runtime) -> None:
         listen_dsn=asyncpg_dsn(cfg.database_url),
         batch_size=cfg.relay_batch_size,
         poll_seconds=cfg.relay_poll_seconds,
+        min_interval_seconds=cfg.relay_min_interval_seconds,
     )
     runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{spec.name}-relay"))
     if spec.handler_table is not None:

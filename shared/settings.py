@@ -75,6 +75,8 @@ class ServiceSettings(BaseSettings):
     back to one record per transaction. 500 was measured against 200 in docs/performance.md."""
     relay_batch_size: int = Field(200, ge=1, le=5000)
     relay_poll_seconds: float = Field(1.0, gt=0, le=60)
+    relay_min_interval_seconds: float = Field(0.02, ge=0, le=5)
+    """Least time between two relay passes (a pass per commit cost the registry as much CPU as the request)."""
     db_pool_size: int = Field(10, ge=1, le=100)
     max_body_bytes: int = Field(1_048_576, ge=1024)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -233,6 +234,40 @@ async def test_the_relay_wakes_on_notify_and_publishes_without_being_asked(plumb
     finally:
         relay.stop()
         await asyncio.wait_for(task, 20)
+
+
+async def test_a_steady_stream_of_commits_is_published_in_few_passes(plumbing: Plumbing) -> None:
+    passes: list[int] = []
+
+    class CountingRelay(OutboxRelay):
+        async def _publish_batch(self) -> int:
+            published = await super()._publish_batch()
+            if published:
+                passes.append(published)
+            return published
+
+    relay = plumbing.relay(CountingRelay)
+    relay.poll_seconds, relay.min_interval_seconds = 30, 0.5
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(1.0)  # let it LISTEN
+        began = time.perf_counter()
+        for i in range(20):  # 20 commits, each with its NOTIFY, ~30 ms apart (the relay could keep up with each)
+            await plumbing.deposit_with_outbox(f"stream-{i}", 1)
+            await asyncio.sleep(0.03)
+        streamed = time.perf_counter() - began
+
+        async def published() -> bool:
+            return await plumbing.unpublished() == 0
+
+        await eventually(published, within=10, what="the relay to publish the stream")
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 20)
+    # One pass per half second at most: the first commit goes at once, the rest in a few passes, not twenty
+    # (without the interval: one pass per commit). Counted against how long the commits took, so a slow
+    # machine does not fail it.
+    assert sum(passes) == 20 and len(passes) <= 2 + streamed / 0.5, (passes, streamed)
 
 
 async def test_an_event_delivered_three_times_is_applied_once(plumbing: Plumbing) -> None:
