@@ -1,10 +1,11 @@
 """A run of target-status events applied together (the consumer's batch) against the same events one by one.
 
-The batch handler reads and locks the run's working set once, applies the events in memory and writes alerts,
-notices, states and outbox rows at the end (domain/targets.py, lookups.py). It acts on each (target, unit)'s
-newest event of the run only (`newest_of`). So: a random sequence, cut into random runs, is applied to one set
-of targets through the batch handler, and the same sequence — each run reduced to its newest events — to a
-twin set of targets one event per transaction; every row either path wrote must be the same, in the same order.
+The batch path reads and locks the run's working set once, applies the events in memory and writes alerts,
+notices, states and outbox rows at the end (domain/targets.py `apply_run`, lookups.py). It acts on each
+(target, unit)'s newest event of the run, and on an earlier one only when that closes an open alert. So: a
+random sequence, cut into random runs, is applied to one set of targets run by run, and the events each run
+acted on to a twin set of targets one event per transaction; every row either path wrote must be the same,
+in the same order.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import json
 import random
 import re
 from collections.abc import AsyncIterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from services.notifications.domain.targets import newest_of
+from services.notifications.db.models import Alert
+from services.notifications.domain.alerts import Alerts
+from services.notifications.domain.targets import apply_run
 from services.notifications.events.handlers import handler_table
 from shared.clock import FixedClock
 from shared.events import contracts
@@ -60,7 +65,17 @@ class Service:
             async with self.runtime.sessionmaker() as session, session.begin():
                 await self.target_statuses.handler(session, event_of(payload))
 
-    async def as_a_run(self, payloads: Sequence[TargetStatusV1]) -> None:
+    async def as_a_run(self, payloads: Sequence[TargetStatusV1]) -> list[TargetStatusV1]:
+        """Through the domain's run (which says what it acted on)."""
+        run = [(None, p) for p in payloads]
+        async with self.runtime.sessionmaker() as session, session.begin():
+            acted = await apply_run(
+                session, Alerts(self.runtime.outbox), self.runtime.outbox, run, self.runtime.clock.now, nullcontext
+            )
+        return [payload for _, payload in acted]
+
+    async def through_the_handler(self, payloads: Sequence[TargetStatusV1]) -> None:
+        """As the consumer calls it for a run of two or more."""
         assert self.target_statuses.batch_handler is not None
         async with self.runtime.sessionmaker() as session, session.begin():
             await self.target_statuses.batch_handler(session, [event_of(p) for p in payloads])
@@ -215,10 +230,9 @@ async def test_a_run_leaves_what_its_newest_events_leave_one_by_one(service: Ser
     runs = runs_of(rng, sequence)
     acted_on = 0
     for run in runs:
-        await service.as_a_run(run)
-        newest = [payload for _, payload in newest_of([(None, e) for e in run])]
-        acted_on += len(newest)
-        await service.one_by_one(twin("S", newest))
+        acted = await service.as_a_run(run)
+        acted_on += len(acted)
+        await service.one_by_one(twin("S", acted))
 
     batch, single = await written(service.db, "B"), await written(service.db, "S")
     report(
@@ -245,7 +259,7 @@ async def test_a_run_acts_on_the_newest_status_of_each_target(service: Service) 
         status("C.1", "916", "on_track", "off_track", 3, current="25", **route),
         status("C.1", "916", "on_track", "at_risk", 2, current="99", **route),  # late, older: ignored
     ]
-    await service.as_a_run(moves)
+    await service.through_the_handler(moves)
 
     alerts = await fetch(
         service.db,
@@ -271,7 +285,7 @@ async def test_a_run_acts_on_the_newest_status_of_each_target(service: Service) 
     assert [tuple(r) for r in stored] == [("off_track", 3)]
 
     # A later run: back on track resolves both; an older version in the same run changes nothing.
-    await service.as_a_run(
+    await service.through_the_handler(
         [
             status("C.1", "916", "off_track", "on_track", 4, current="48", **route),
             status("C.1", "916", "off_track", "missed", 3, current="1", **route),
@@ -281,3 +295,34 @@ async def test_a_run_acts_on_the_newest_status_of_each_target(service: Service) 
         service.db, "SELECT state, version FROM notifications.alerts WHERE target_code = 'C.1' ORDER BY agency_code"
     )
     assert [tuple(r) for r in states] == [("resolved", 2), ("resolved", 2)]
+
+
+async def test_a_recovery_inside_a_run_still_ends_the_open_episode(service: Service) -> None:
+    """An acknowledged alert, then a run holding "back on track" and "off track again": the acknowledged alert
+    is resolved and the new risk opens a new alert (open, so it gets its own reminders) — as one event at a
+    time would — instead of updating the acknowledged one."""
+    route: dict[str, Any] = {"lead": "UBND-917", "coordinating": ["SNN"]}
+    await service.through_the_handler([status("C.2", "917", "on_track", "at_risk", 1, **route)])
+    runtime = service.runtime
+    async with runtime.sessionmaker() as session, session.begin():
+        lead = await session.scalar(select(Alert).where(Alert.target_code == "C.2", Alert.agency_code == "UBND-917"))
+        assert lead is not None
+        await Alerts(runtime.outbox).acknowledge(session, lead, "can-bo-917", runtime.clock.now())
+
+    await service.through_the_handler(
+        [
+            status("C.2", "917", "at_risk", "on_track", 2, current="47", **route),
+            status("C.2", "917", "on_track", "off_track", 3, current="22", **route),
+        ]
+    )
+    rows = await fetch(
+        service.db,
+        "SELECT agency_code, state, data->>'event_version' AS v FROM notifications.alerts "
+        "WHERE target_code = 'C.2' ORDER BY agency_code, opened_at, state DESC",
+    )
+    assert sorted(tuple(r) for r in rows) == [
+        ("SNN", "open", "3"),
+        ("SNN", "resolved", "2"),
+        ("UBND-917", "open", "3"),
+        ("UBND-917", "resolved", "2"),
+    ]

@@ -6,18 +6,21 @@ this drops a late, older event too). A move into a risk status opens — or upda
 agency; a move back to on_track / achieved resolves them; anything else (insufficient data, qualitative)
 leaves them as they are.
 
-A run of events fetched together is *coalesced* first (`newest_of`): for each (target, unit) only its newest
-event is acted on. Under a backlog the same target can have moved several times before the service reads it
-(it flapped, or the service was down); agencies hear where it stands now, once, not a replay of moves that are
-already history — exactly what the indicators service does with a batch of registry events. The stored state
-is the same as after every event in turn (the newest version wins either way); when the service keeps up,
-each fetch holds one event per target and nothing is skipped.
+A run of events fetched together is *coalesced* (`apply_run`): of each (target, unit)'s events in the run,
+the newest is acted on, and an earlier one only when it closes something that is open at that point (a move
+to on_track/achieved with a risk alert open, to achieved/missed with a deadline alert open). Under a backlog
+the same target can have moved several times before the service reads it (it flapped, or the service was
+down); agencies hear where it stands now — an episode that began and ended inside the backlog is not replayed
+to them — while every episode that was open ends as it did (resolved, so the next risk is a new alert with
+its own reminders, not an update of an acknowledged one). The stored target state is the one event by event
+would leave; when the service keeps up, each fetch holds one event per target and nothing is skipped.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -28,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifications.db.models import Alert, TargetState
 from services.notifications.domain.alerts import RESOLVED, SYSTEM, AlertDraft, Alerts
 from services.notifications.domain.dispatch import load_directory
-from services.notifications.domain.lookups import Lookups, OpenAlerts, lookups_for
+from services.notifications.domain.lookups import Lookups, OpenAlerts, batch_lookups, lookups_for
 from services.notifications.domain.routing import RECOVERED, RISK, load_rules, recipients, severity
 from shared.events.contracts import TargetStatusV1
 from shared.messaging.outbox import Outbox
@@ -101,15 +104,50 @@ async def record_state(session: AsyncSession, event: TargetStatusV1) -> bool:
     return (await session.execute(upsert)).first() is not None
 
 
-def newest_of(run: Sequence[tuple[T, TargetStatusV1]]) -> list[tuple[T, TargetStatusV1]]:
-    """Each (target, unit)'s newest event in the run (the first of equal versions, as the inbox would keep it),
-    in the order they arrived, each with what came along with it (`T`: its envelope); the superseded are dropped."""
+def newest_of(run: Sequence[tuple[T, TargetStatusV1]]) -> set[int]:
+    """Positions of each (target, unit)'s newest event in the run (the first of equal versions, as the inbox
+    would keep it)."""
     newest: dict[tuple[str, str], int] = {}
     for i, (_, event) in enumerate(run):
         key = (event.target_id, event.unit_code)
         if key not in newest or event.version > run[newest[key]][1].version:
             newest[key] = i
-    return [run[i] for i in sorted(newest.values())]
+    return set(newest.values())
+
+
+def closes_something(open_now: OpenAlerts, event: TargetStatusV1) -> bool:
+    """Whether `event` would resolve an alert that is open now (so skipping it would change how an episode ended)."""
+    target, unit = event.target_id, event.unit_code
+    return (event.new_status in RECOVERED and bool(open_now.of(TARGET_RISK, target, unit))) or (
+        event.new_status in CLOSES_TARGET_DEADLINE and bool(open_now.of(TARGET_DEADLINE, target, unit))
+    )
+
+
+async def apply_run(
+    session: AsyncSession,
+    alerts: Alerts,
+    outbox: Outbox,
+    run: Sequence[tuple[T, TargetStatusV1]],
+    now: Callable[[], datetime],
+    traced: Callable[[T], AbstractContextManager[object]],
+) -> list[tuple[T, TargetStatusV1]]:
+    """Apply a run of target-status events in arrival order, coalesced (module docstring), in the caller's
+    transaction: working set read and locked once (`preload`), alerts and notices kept in memory, everything
+    written at the end (`finish_run`). Each event acted on runs inside `traced(its envelope)`. Returns the
+    events acted on."""
+    newest = newest_of(run)
+    acted = []
+    with batch_lookups(session) as cache:
+        await preload(session, cache, [event for _, event in run])
+        assert cache.open is not None
+        for i, (envelope, event) in enumerate(run):
+            if i not in newest and not closes_something(cache.open, event):
+                continue
+            with traced(envelope):
+                await on_target_status(session, alerts, event, now())
+            acted.append((envelope, event))
+        await finish_run(session, cache, outbox)
+    return acted
 
 
 async def preload(session: AsyncSession, cache: Lookups, events: Sequence[TargetStatusV1]) -> None:

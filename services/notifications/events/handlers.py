@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.domain.agencies import apply_agency
 from services.notifications.domain.alerts import Alerts
 from services.notifications.domain.deadlines import close_by_submission, ensure_obligations
-from services.notifications.domain.lookups import batch_lookups
-from services.notifications.domain.targets import finish_run, newest_of, on_target_status, preload
+from services.notifications.domain.targets import apply_run, on_target_status
 from services.notifications.settings import settings_of
 from shared import tracing
 from shared.events import contracts
@@ -23,6 +23,16 @@ from shared.service import Runtime
 log = logging.getLogger(__name__)
 
 CONSUMES: tuple[type[EventPayload], ...] = (contracts.AgencyV1, contracts.TargetStatusV1, contracts.ReportSubmissionV1)
+
+
+@contextlib.contextmanager
+def traced_to(event: CloudEvent) -> Iterator[None]:
+    """The effects inside are traced as children of `event`'s trace."""
+    token = tracing.set_traceparent(tracing.child_of(event.traceparent))
+    try:
+        yield
+    finally:
+        tracing.reset_traceparent(token)
 
 
 def handler_table(runtime: Runtime) -> list[Subscription]:
@@ -39,23 +49,12 @@ def handler_table(runtime: Runtime) -> list[Subscription]:
         await on_target_status(session, alerts, contracts.TargetStatusV1.model_validate(event.data), clock.now())
 
     async def target_statuses(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
-        """The run's newest event per (target, unit) as `target_status` (in order, traced to itself;
-        targets.newest_of), with the agencies, channels and routing read once for the run, the states and open
-        alerts read and locked once, and everything written at the end (domain/lookups.py, targets.preload /
-        finish_run)."""
+        """A run of target-status events as `target_status` on each, coalesced and written once
+        (domain/targets.py `apply_run`); each event acted on is traced to itself."""
         run = [(event, contracts.TargetStatusV1.model_validate(event.data)) for event in events]
-        newest = newest_of(run)
-        if len(newest) < len(run):
-            log.info("superseded target statuses coalesced", extra={"events": len(run), "acted_on": len(newest)})
-        with batch_lookups(session) as cache:
-            await preload(session, cache, [payload for _, payload in newest])
-            for event, payload in newest:
-                token = tracing.set_traceparent(tracing.child_of(event.traceparent))
-                try:
-                    await on_target_status(session, alerts, payload, clock.now())
-                finally:
-                    tracing.reset_traceparent(token)
-            await finish_run(session, cache, runtime.outbox)
+        acted = await apply_run(session, alerts, runtime.outbox, run, clock.now, traced_to)
+        if len(acted) < len(run):
+            log.info("superseded target statuses coalesced", extra={"events": len(run), "acted_on": len(acted)})
 
     async def report_submission(session: AsyncSession, event: CloudEvent) -> None:
         payload = contracts.ReportSubmissionV1.model_validate(event.data)
