@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Any
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +91,50 @@ def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) 
     """
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("connection closed by the server while idle in the pool")
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A Core statement compiled once to asyncpg's own SQL (`$n` placeholders, typed casts), run on the driver.
+
+    For the few hot statements where SQLAlchemy's per-execution work (execution context, parameter processing,
+    result metadata, the ORM) costs several times what PostgreSQL spends: the statement is still written and
+    typed with Core against the models, but executed by asyncpg with its prepared-statement cache. The caller
+    passes values as the driver takes them: JSON columns as JSON text (the engine's codecs, set on every pooled
+    connection, expect text), enums by their code.
+    """
+
+    sql: str
+    names: tuple[str, ...]
+    fixed: Mapping[str, Any]  # values bound in the statement itself (e.g. a LIMIT)
+
+    @staticmethod
+    def of(statement: ClauseElement) -> DriverStatement:
+        compiled = cast(SQLCompiler, statement.compile(dialect=_DRIVER_DIALECT))
+        fixed = {k: v for k, v in compiled.params.items() if v is not None}
+        return DriverStatement(compiled.string, tuple(compiled.positiontup or ()), fixed)
+
+    def args(self, params: Mapping[str, Any]) -> Sequence[Any]:
+        return [params[name] if name in params else self.fixed[name] for name in self.names]
+
+    async def fetch(self, conn: asyncpg.Connection, params: Mapping[str, Any]) -> list[asyncpg.Record]:
+        return await conn.fetch(self.sql, *self.args(params))
+
+    async def fetchrow(self, conn: asyncpg.Connection, params: Mapping[str, Any]) -> asyncpg.Record | None:
+        return await conn.fetchrow(self.sql, *self.args(params))
+
+
+_DRIVER_DIALECT = asyncpg_dialect()
+
+
+@contextlib.asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection as asyncpg's own, outside any SQLAlchemy transaction: each statement on it commits on
+    its own (PostgreSQL's implicit transaction), so a use case that fits one statement needs no BEGIN/COMMIT. The
+    pool's checkout check and reset on return apply as for every other connection."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

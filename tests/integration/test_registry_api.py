@@ -310,6 +310,64 @@ async def test_concurrent_status_reports_on_one_cooperative_queue_on_its_row(api
     assert sorted(c["version"] for c in history if c["action"] == "status_reported") == list(range(2, len(days) + 2))
 
 
+async def test_concurrent_retries_of_one_status_report_write_it_once(api: httpx.AsyncClient) -> None:
+    """Five requests with one Idempotency-Key race through the unlocked path: one writes, the others replay it."""
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    headers = {**auth(), "Idempotency-Key": f"key-{uuid.uuid4()}"}
+    responses = await asyncio.gather(*(api.post(url, json=status_body(), headers=headers) for _ in range(5)))
+    assert [r.status_code for r in responses] == [201] * 5, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 4
+    assert len((await api.get(url, headers=auth())).json()) == 1
+    assert (await api.get(f"/v1/cooperatives/{coop['id']}", headers=auth())).json()["version"] == 2
+
+
+async def test_a_report_read_before_another_writer_committed_is_redone_under_the_lock(
+    api: httpx.AsyncClient, service_env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unlocked path reads, then another report on the same cooperative commits, then it writes: that write
+    must not apply (it read version 1 and no reports), and the report is added again under the row lock — so the
+    cooperative gets versions 2 and 3, and stays on the later-dated report the other writer added."""
+    from services.registry.domain import cooperatives as use_cases
+
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    original = use_cases.read_snapshot
+    interleaved: list[httpx.Response] = []
+    reads = 0
+
+    async def read_then_let_another_writer_in(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        snapshot = await original(*args, **kwargs)
+        reads += 1
+        if reads == 1:  # the late request's read: the other writer goes in now, and completes
+            interleaved.append(await api.post(url, json=status_body(members_official=1), headers=auth()))
+        return snapshot
+
+    monkeypatch.setattr(use_cases, "read_snapshot", read_then_let_another_writer_in)
+    # An earlier period (another revision sequence), dated before the other writer's report.
+    late = await api.post(
+        url, json=status_body(period="2024-H2", as_of="2024-12-31", members_official=2), headers=auth()
+    )
+    monkeypatch.undo()
+    assert reads == 2  # the late request read once without a lock; its second attempt took the row lock
+
+    assert interleaved[0].status_code == 201, interleaved[0].text
+    assert late.status_code == 201, late.text
+    current = (await api.get(f"/v1/cooperatives/{coop['id']}", headers=auth())).json()
+    assert current["version"] == 3
+    assert current["latest_status"]["id"] == interleaved[0].json()["id"]
+    history = (await api.get(f"/v1/cooperatives/{coop['id']}/history", headers=auth())).json()
+    assert sorted(c["version"] for c in history if c["action"] == "status_reported") == [2, 3]
+    events = await events_for(service_env.bootstrap_servers, topics.COOPERATIVE_STATUS, coop["id"], 3)
+    assert [(e["version"], (e["status"] or {}).get("members_official")) for e in events] == [
+        (1, None),
+        (2, 1),
+        (3, 1),  # the late report is not the latest: the event still carries the other writer's status
+    ]
+
+
 # -- jurisdiction ---------------------------------------------------------------------------------------
 
 

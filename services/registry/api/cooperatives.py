@@ -175,11 +175,15 @@ async def create_status_report(
     registry: Registry = Depends(get_registry),
     principal: Principal = Depends(WRITE),
 ) -> JSONResponse:
-    idem = IdempotencyKey.of(
-        principal.agency,
-        idempotency_key,
-        f"POST /cooperatives/{cooperative_id}/status-reports",
-        data.model_dump(mode="json"),
+    idem = (
+        IdempotencyKey.of(
+            principal.agency,
+            idempotency_key,
+            f"POST /cooperatives/{cooperative_id}/status-reports",
+            data.model_dump(mode="json"),
+        )
+        if idempotency_key is not None  # the body's hash only when there is a key to keep it under
+        else None
     )
     outcome = await registry.cooperatives.report_status(principal, cooperative_id, data, idem, render_report)
     return _respond(outcome)

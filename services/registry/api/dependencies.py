@@ -21,7 +21,7 @@ class Registry:
 def build_registry(runtime: Runtime) -> Registry:
     return Registry(
         runtime=runtime,
-        cooperatives=CooperativeService(runtime.sessionmaker, runtime.outbox, runtime.clock),
+        cooperatives=CooperativeService(runtime.engine, runtime.sessionmaker, runtime.outbox, runtime.clock),
         submissions=SubmissionService(runtime.sessionmaker, runtime.outbox, runtime.clock),
     )
 

@@ -22,6 +22,7 @@ from services.registry.db.models import (
     ReportSubmission,
     StatusReport,
 )
+from shared.messaging.outbox import ROW_COLUMNS
 
 
 def _valid_on(on: date) -> Any:
@@ -174,6 +175,46 @@ def _report_with_new_version() -> Insert:
 
 
 _REPORT_WITH_NEW_VERSION = _report_with_new_version()
+
+_IDEMPOTENCY_COLUMNS = ("agency", "key", "endpoint", "request_hash", "status_code", "response")
+
+
+def report_if_unchanged(outbox: Table, channel: str) -> Select[Any]:
+    """The whole of a status report as one statement, hence one transaction, with no lock held in between: *if*
+    the cooperative is still at version `c_seen_version`, set its new version, insert the report, the audit row,
+    the Idempotency-Key's outcome (when `k_key` is not NULL) and the outbox row, and wake the relay. Returns one
+    row when it wrote, none when another writer got there first (then nothing is written).
+
+    The UPDATE takes the row lock; if it has to wait for a concurrent writer, PostgreSQL re-checks the version on
+    the row that writer committed, so a report read before that commit can never be written after it. Parameters:
+    `c_*`, `r_*`, `a_*`, `k_*`, `o_*` (the outbox row: `shared.messaging.outbox.ROW_COLUMNS`)."""
+    reports, cooperatives, changes = _table(StatusReport), _table(Cooperative), _table(CooperativeChange)
+    bumped = (
+        update(cooperatives)
+        .where(
+            cooperatives.c.id == bindparam("c_id", type_=cooperatives.c.id.type),
+            cooperatives.c.version == bindparam("c_seen_version", type_=cooperatives.c.version.type),
+        )
+        .values(_bound(cooperatives, "c_", _NEW_VERSION_COLUMNS))
+        .returning(cooperatives.c.id)
+        .cte("bumped")
+    )
+
+    def once_bumped(
+        table: Table, prefix: str, names: Sequence[str] | None = None, only_with: str | None = None
+    ) -> Insert:
+        values = _bound(table, prefix, names)
+        rows = select(*values.values()).select_from(bumped)
+        if only_with is not None:
+            rows = rows.where(values[only_with].is_not(None))
+        return insert(table).from_select(list(values), rows)
+
+    report = once_bumped(reports, "r_").cte("new_report")
+    audit = once_bumped(changes, "a_").cte("audit")
+    replay = once_bumped(_table(IdempotencyRecord), "k_", _IDEMPOTENCY_COLUMNS, only_with="key").cte("replay")
+    staged = once_bumped(outbox, "o_", ROW_COLUMNS).returning(outbox.c.id).cte("staged")
+    notify = select(func.pg_notify(literal(channel), literal(""))).select_from(staged)
+    return notify.add_cte(report, audit, replay)
 
 
 class StatusReportRepository:

@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import asyncpg
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from services.registry.db.models import Cooperative, CooperativeChange, StatusReport
@@ -21,16 +24,18 @@ from services.registry.db.repositories import (
     CooperativeRepository,
     StatusReportRepository,
     UnitRepository,
+    report_if_unchanged,
 )
 from services.registry.domain.access import authorise_registry_write, check_registry_write
-from services.registry.domain.idempotency import IdempotencyKey, Outcome, run_once
+from services.registry.domain.idempotency import IdempotencyKey, Outcome, replayed, run_once
 from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate, StatusReportCreate
-from services.registry.domain.report_context import ReportContext, lock_with_context, read_context
+from services.registry.domain.report_context import ReportContext, lock_with_context, read_context, read_snapshot
 from services.registry.domain.vietnamese import fold, normalise_name
 from services.registry.events import publish
 from shared import tracing
 from shared.auth import Principal
 from shared.clock import Clock
+from shared.db import DriverStatement, driver_connection
 from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from shared.messaging.outbox import Outbox
 from shared.pagination import decode_cursor, encode_cursor
@@ -82,11 +87,25 @@ def new_cooperative(data: CooperativeCreate, now: datetime) -> tuple[Cooperative
     return coop, fields
 
 
+@dataclass(frozen=True)
+class _ReportPlan:
+    report: StatusReport  # transient, as it will be stored
+    current: StatusReport  # the cooperative's latest report once this one is added: it, or a later-dated one
+    values: dict[str, Any]  # the report's row
+    bump: dict[str, Any]  # the cooperative's new version (repositories._NEW_VERSION_COLUMNS)
+    audit: dict[str, Any]  # the audit row
+
+
 class CooperativeService:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock) -> None:
+    def __init__(
+        self, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock
+    ) -> None:
+        self.engine = engine
         self.sessionmaker = sessionmaker
         self.outbox = outbox
         self.clock = clock
+        # Built and compiled once per outbox (its table and NOTIFY channel are part of the statement).
+        self._report_if_unchanged = DriverStatement.of(report_if_unchanged(outbox.table, outbox.channel))
 
     # -- reads ------------------------------------------------------------------------------------------
 
@@ -197,6 +216,72 @@ class CooperativeService:
         idem: IdempotencyKey | None,
         render: Render,
     ) -> Outcome:
+        """Add a status report. First without a lock: read everything in one statement, write everything in one
+        statement that applies only if the cooperative's version is still the one read (two round trips, no
+        BEGIN/COMMIT: the hot path of the whole system). If another writer of the cooperative, or of the same
+        Idempotency-Key, committed in between, do it again under the row lock, which always succeeds."""
+        self._check_as_of(data)
+        outcome = await self._report_unlocked(principal, cooperative_id, data, idem, render)
+        if outcome is None:
+            outcome = await self._report_locked(principal, cooperative_id, data, idem, render)
+        return outcome
+
+    async def _report_unlocked(
+        self,
+        principal: Principal,
+        cooperative_id: uuid.UUID,
+        data: StatusReportCreate,
+        idem: IdempotencyKey | None,
+        render: Render,
+    ) -> Outcome | None:
+        """None when the cooperative changed between the read and the write (then nothing was written)."""
+        now = self.clock.now()
+        async with driver_connection(self.engine) as conn:
+            today = self.clock.today()
+            snapshot = await read_snapshot(conn, cooperative_id, data.period, principal.agency, today, idem)
+            if snapshot is None:
+                raise NotFound(f"Không tìm thấy HTX {cooperative_id} (cooperative not found)")
+            if idem is not None and snapshot.replay is not None:
+                replay = snapshot.replay
+                return replayed(idem, replay.request_hash, replay.status_code, replay.body)
+            coop = snapshot.cooperative
+            seen_version = coop.version
+            plan = self._plan_report(principal, coop, data, snapshot.context, now)
+            for key, value in plan.bump.items():  # the transient row as it will be: what the event carries
+                setattr(coop, key, value)
+            [event] = self.outbox.rows_for([publish.cooperative_status(coop, plan.current, now)], occurred_at=now)
+            body = render(plan.report)
+            params: dict[str, Any] = {"c_id": coop.id, "c_seen_version": seen_version}
+            params.update({"r_" + k: v for k, v in plan.values.items()})
+            params.update({"c_" + k: v for k, v in plan.bump.items()})
+            params.update({"a_" + k: v for k, v in plan.audit.items()})
+            params["a_changes"] = json.dumps(plan.audit["changes"])
+            params.update({"o_" + k: v for k, v in event.items()})
+            params["o_payload"] = json.dumps(event["payload"])
+            params.update(
+                {
+                    "k_agency": idem.agency if idem else None,
+                    "k_key": idem.key if idem else None,
+                    "k_endpoint": idem.endpoint if idem else None,
+                    "k_request_hash": idem.request_hash if idem else None,
+                    "k_status_code": 201,
+                    "k_response": json.dumps(body) if idem else None,
+                }
+            )
+            try:
+                written = await self._report_if_unchanged.fetch(conn, params)
+            except asyncpg.UniqueViolationError:  # the same Idempotency-Key, committed by a concurrent request
+                return None
+        return Outcome(201, body, replayed=False) if written else None
+
+    async def _report_locked(
+        self,
+        principal: Principal,
+        cooperative_id: uuid.UUID,
+        data: StatusReportCreate,
+        idem: IdempotencyKey | None,
+        render: Render,
+    ) -> Outcome:
         async with self.sessionmaker() as session, session.begin():
             # The row lock and what the report needs, in one round trip (services.registry.domain.report_context).
             coop, context = await lock_with_context(
@@ -225,27 +310,48 @@ class CooperativeService:
         the lock. Then one statement writes the report, the cooperative's new version and the audit row, and the
         outbox stages the event."""
         now = self.clock.now()
+        self._check_as_of(data)
+        today = self.clock.today()
+        if context is None or context.on != today:
+            context = await read_context(session, coop.id, data.period, principal.agency, today)
+        plan = self._plan_report(principal, coop, data, context, now)
+        await session.flush()  # whatever the caller staged goes first (nothing, for the API: no round trip)
+        await StatusReportRepository(session).add_with_new_version(plan.values, coop.id, plan.bump, plan.audit)
+        for key, value in plan.bump.items():  # the loaded row now matches the database: nothing left to flush
+            set_committed_value(coop, key, value)
+        await self.outbox.add(session, publish.cooperative_status(coop, plan.current, now), occurred_at=now)
+        return plan.report
+
+    def _check_as_of(self, data: StatusReportCreate) -> None:
         today = self.clock.today()
         if data.as_of > today:
             raise ValidationFailed(
                 f"Ngày số liệu {data.as_of:%d/%m/%Y} ở tương lai (as_of is in the future)",
                 errors=[{"field": "as_of", "message": f"must not be after {today.isoformat()}"}],
             )
-        if context is None or context.on != today:
-            context = await read_context(session, coop.id, data.period, principal.agency, today)
+
+    def _plan_report(
+        self,
+        principal: Principal,
+        coop: Cooperative,
+        data: StatusReportCreate,
+        context: ReportContext,
+        now: datetime,
+    ) -> _ReportPlan:
+        """What adding `data` to `coop` writes, given what was read (`context`); refuses an agency without
+        jurisdiction over the cooperative. Shared by the unlocked and the locked path and the file import."""
         check_registry_write(principal, context.jurisdiction, {coop.unit_code})
         previous = context.previous
-        revision = context.top_revision + 1
         values = {
             "id": uuid.uuid4(),
             "cooperative_id": coop.id,
-            "revision": revision,
+            "revision": context.top_revision + 1,
             "reported_by_agency": principal.agency,
             "reported_by": principal.subject,
             "created_at": now,
             **{k: _stored(v) for k, v in data.model_dump().items()},
         }
-        report = StatusReport(**values)  # transient: written below, read by the renderer and the event builder
+        report = StatusReport(**values)  # transient: written by the caller, read by the renderer and the event
         current = report if previous is None or _is_newer(report, previous) else previous
         version = coop.version + 1
         bump = {
@@ -263,12 +369,7 @@ class CooperativeService:
             principal,
             now,
         )
-        await session.flush()  # whatever the caller staged goes first (nothing, for the API: no round trip)
-        await StatusReportRepository(session).add_with_new_version(values, coop.id, bump, audit)
-        for key, value in bump.items():  # the loaded row now matches the database: nothing left to flush
-            set_committed_value(coop, key, value)
-        await self.outbox.add(session, publish.cooperative_status(coop, current, now), occurred_at=now)
-        return report
+        return _ReportPlan(report, current, values, bump, audit)
 
     # -- helpers ----------------------------------------------------------------------------------------
 

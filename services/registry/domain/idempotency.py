@@ -43,6 +43,16 @@ class Outcome:
     replayed: bool
 
 
+def replayed(idem: IdempotencyKey, request_hash: str, status_code: int, body: dict[str, Any]) -> Outcome:
+    """The stored outcome of the first request with this key; a 422 if this request's body differs from it."""
+    if request_hash != idem.request_hash:
+        raise ValidationFailed(
+            "Idempotency-Key đã dùng cho một yêu cầu khác (this key was used with a different body)",
+            errors=[{"field": "header.Idempotency-Key", "message": "reused with a different request body"}],
+        )
+    return Outcome(status_code, body, replayed=True)
+
+
 async def run_once(
     session: AsyncSession,
     idem: IdempotencyKey | None,
@@ -57,12 +67,7 @@ async def run_once(
     await session.execute(select(func.pg_advisory_xact_lock(lock)))
     previous = await IdempotencyRepository(session).find(idem.agency, idem.key, idem.endpoint)
     if previous is not None:
-        if previous.request_hash != idem.request_hash:
-            raise ValidationFailed(
-                "Idempotency-Key đã dùng cho một yêu cầu khác (this key was used with a different body)",
-                errors=[{"field": "header.Idempotency-Key", "message": "reused with a different request body"}],
-            )
-        return Outcome(previous.status_code, previous.response, replayed=True)
+        return replayed(idem, previous.request_hash, previous.status_code, previous.response)
     body = await action()
     session.add(
         IdempotencyRecord(

@@ -18,14 +18,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, String, Uuid, bindparam, func, select, true
+import asyncpg
+from sqlalchemy import ScalarSelect, Select, String, Subquery, Table, Uuid, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from services.registry.db.models import Cooperative, StatusReport
+from services.registry.db.models import Cooperative, IdempotencyRecord, StatusReport
 from services.registry.domain.access import JURISDICTION, Jurisdiction, jurisdiction_params
+from services.registry.domain.idempotency import IdempotencyKey
+from shared.db import DriverStatement
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,8 @@ class ReportContext:
         return ReportContext(on, Jurisdiction.of(columns[:4]), columns[4], int(columns[5] or 0))
 
 
-def _statements() -> tuple[Select[Any], Select[Any]]:
+def _parts() -> tuple[Subquery, Subquery, ScalarSelect[Any]]:
+    """The agency's jurisdiction, the cooperative's latest report and the period's highest revision."""
     cooperative_id, period = bindparam("cooperative_id", type_=Uuid), bindparam("period", type_=String)
     agency = JURISDICTION.subquery("agency")
     latest_q = (
@@ -56,6 +60,12 @@ def _statements() -> tuple[Select[Any], Select[Any]]:
         .where(StatusReport.cooperative_id == cooperative_id, StatusReport.period == period)
         .scalar_subquery()
     )
+    return agency, latest_q, top_revision
+
+
+def _statements() -> tuple[Select[Any], Select[Any]]:
+    agency, latest_q, top_revision = _parts()
+    cooperative_id = bindparam("cooperative_id", type_=Uuid)
     previous_report = aliased(StatusReport, latest_q)
     context = select(agency, previous_report, top_revision).select_from(agency).outerjoin(latest_q, true())
     seen = aliased(Cooperative, name="seen")
@@ -101,3 +111,89 @@ async def read_context(
     if row is None:  # the agency is unknown; no report will be written
         return ReportContext(on, None, None, 0)
     return ReportContext.of(on, row)
+
+
+# -- without the lock: the first, optimistic attempt (`CooperativeService.report_status`) ----------------------
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The stored outcome of an earlier request with the same Idempotency-Key."""
+
+    request_hash: str
+    status_code: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReportSnapshot:
+    """Everything a report needs, read in one statement without a lock: the cooperative (a transient row, as it
+    was at `cooperative.version`), the context, and the earlier outcome if the Idempotency-Key was used."""
+
+    cooperative: Cooperative
+    context: ReportContext
+    replay: Replay | None
+
+
+_COOPERATIVES = cast(Table, Cooperative.__table__)
+_REPORTS = cast(Table, StatusReport.__table__)
+
+
+def _snapshot_statement() -> Select[Any]:
+    agency, _, top_revision = _parts()
+    keys = cast(Table, IdempotencyRecord.__table__)
+    replay = (
+        select(keys.c.request_hash, keys.c.status_code, keys.c.response)
+        .where(
+            keys.c.agency == bindparam("agency", type_=String),
+            keys.c.key == bindparam("idem_key", type_=String),
+            keys.c.endpoint == bindparam("idem_endpoint", type_=String),
+        )
+        .subquery("replay")
+    )
+    # The latest report by the cooperative's own pointer, which every writer of reports keeps in the same
+    # transaction (as the file import also relies on): a primary-key lookup, where sorting the cooperative's
+    # reports grows with its history.
+    latest = _REPORTS.alias("latest")
+    return (
+        select(_COOPERATIVES, agency, latest, top_revision, replay)
+        .select_from(_COOPERATIVES)
+        .outerjoin(agency, true())
+        .outerjoin(latest, latest.c.id == _COOPERATIVES.c.latest_report_id)
+        .outerjoin(replay, true())
+        .where(_COOPERATIVES.c.id == bindparam("cooperative_id", type_=Uuid))
+    )
+
+
+SNAPSHOT = DriverStatement.of(_snapshot_statement())
+_COOP_KEYS = tuple(c.key for c in _COOPERATIVES.columns)
+_REPORT_KEYS = tuple(c.key for c in _REPORTS.columns)
+
+
+async def read_snapshot(
+    conn: asyncpg.Connection,
+    cooperative_id: uuid.UUID,
+    period: str,
+    agency: str,
+    on: date,
+    idem: IdempotencyKey | None,
+) -> ReportSnapshot | None:
+    """One statement on the driver (no transaction, no lock); None when there is no such cooperative."""
+    params = _params(cooperative_id, period, agency, on)
+    params["idem_key"] = idem.key if idem else None
+    params["idem_endpoint"] = idem.endpoint if idem else None
+    row = await SNAPSHOT.fetchrow(conn, params)
+    if row is None:
+        return None
+    columns = list(row.values())
+    n_coop, n_report = len(_COOP_KEYS), len(_REPORT_KEYS)
+    coop = Cooperative(**dict(zip(_COOP_KEYS, columns[:n_coop], strict=True)))
+    agency_columns = columns[n_coop : n_coop + 4]
+    report_columns = columns[n_coop + 4 : n_coop + 4 + n_report]
+    top_revision, request_hash, status_code, body = columns[n_coop + 4 + n_report :]
+    previous = (
+        StatusReport(**dict(zip(_REPORT_KEYS, report_columns, strict=True))) if report_columns[0] is not None else None
+    )
+    context = ReportContext(on, Jurisdiction.of(agency_columns), previous, int(top_revision or 0))
+    replay = Replay(request_hash, status_code, body) if request_hash is not None else None
+    return ReportSnapshot(coop, context, replay)
