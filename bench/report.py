@@ -235,6 +235,20 @@ def markdown(results: dict[str, Any]) -> str:
             + f"; best rate absorbed end to end (reports ÷ time until both consumer groups were idle): "
             f"{ms.get('best_absorbed_per_s')} updates/s."
         )
+        cpu_rows = [r for r in e2e if r.get("cpu_ms_per_report")]
+        if cpu_rows:
+            roles = sorted({role for r in cpu_rows for role in r["cpu_ms_per_report"]})
+            lines += [
+                "",
+                "CPU per report while the load ran, by process (ms; the machine has "
+                f"{results.get('machine', {}).get('logical_cores', '?')} cores; busy % is of one core):",
+                "",
+                "| offered/s | " + " | ".join(roles) + " | machine busy % |",
+                "|---" * (len(roles) + 2) + "|",
+            ]
+            for r in cpu_rows:
+                cells = " | ".join(str(r["cpu_ms_per_report"].get(role, "")) for role in roles)
+                lines.append(f"| {r['offered_per_s']} | {cells} | {r['cpu_busy_percent']} |")
     sc = results.get("scale") or []
     if sc:
         lines += [

@@ -25,7 +25,7 @@ from bench.http import client_session, closed_loop
 from bench.http import send as send_request
 from bench.profile import Profiler
 from bench.system import System, registration_code
-from bench.util import latency_summary
+from bench.util import cpu_ms_per, cpu_seconds_by_process, latency_summary
 from bench.workload import (
     DISTRICTS,
     cooperative_status_event,
@@ -379,6 +379,8 @@ async def _one_rate(
             await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - t)))
 
     sampler = asyncio.create_task(sample_lag())
+    roles = {proc.pid: name for name, proc in system.procs.items()}
+    cpu_before = cpu_seconds_by_process(roles)
     while True:
         now = time.perf_counter()
         if now >= end:
@@ -423,6 +425,7 @@ async def _one_rate(
     if in_flight:
         await asyncio.wait(in_flight, timeout=60)
     t_stop = time.perf_counter()
+    cpu_after = cpu_seconds_by_process(roles)
     # Lag after the load stops: how long until both consumer groups are idle again (bounded by the budget).
     drained = await system.wait_drained(timeout=drain_timeout)
     await asyncio.sleep(0.5)
@@ -462,6 +465,9 @@ async def _one_rate(
         "backlog_wait_before_s": None if backlog_wait is None else round(backlog_wait, 2),
         "absorbed_per_s": None if drained is None else round(sent / (t_stop - start + drained), 1),
         "sustained": sustained,
+        # CPU per report while the load ran (the pipeline behind it may still be catching up): where time went.
+        "cpu_ms_per_report": cpu_ms_per(cpu_before, cpu_after, sent),
+        "cpu_busy_percent": round(100 * sum(cpu_after[r] - cpu_before.get(r, 0.0) for r in cpu_after) / (t_stop - start)),
     }
     if lag_error:
         row["lag_sampling_error"] = lag_error

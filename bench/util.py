@@ -73,3 +73,30 @@ def free_port() -> int:
 
 def monotonic() -> float:
     return time.perf_counter()
+
+
+def cpu_seconds_by_process(names: dict[int, str]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far, summed per role: the pids in `names` by their name, PostgreSQL's
+    processes as `postgres`, the JVM (Apache Kafka) as `kafka`, this process as `bench`. For a difference of two
+    snapshots over a step: where the machine's time went."""
+    import psutil  # noqa: PLC0415 - only the benchmark needs it
+
+    totals: dict[str, float] = {}
+    me = os.getpid()
+    for proc in psutil.process_iter(["name"]):
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        name = proc.info["name"] or ""
+        role = names.get(proc.pid) or (
+            "postgres" if "postgres" in name else "kafka" if "java" in name else "bench" if proc.pid == me else None
+        )
+        if role is not None:
+            totals[role] = totals.get(role, 0.0) + times.user + times.system
+    return totals
+
+
+def cpu_ms_per(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
+    """Milliseconds of CPU per unit of work (e.g. per status report) for each role, between two snapshots."""
+    return {role: round(1000 * (after[role] - before.get(role, 0.0)) / max(1, count), 2) for role in sorted(after)}
