@@ -426,6 +426,7 @@ async def _one_rate(
         await asyncio.wait(in_flight, timeout=60)
     t_stop = time.perf_counter()
     cpu_after = cpu_seconds_by_process(roles)
+    loaded = t_stop - start
     # Lag after the load stops: how long until both consumer groups are idle again (bounded by the budget).
     drained = await system.wait_drained(timeout=drain_timeout)
     await asyncio.sleep(0.5)
@@ -467,7 +468,7 @@ async def _one_rate(
         "sustained": sustained,
         # CPU per report while the load ran (the pipeline behind it may still be catching up): where time went.
         "cpu_ms_per_report": cpu_ms_per(cpu_before, cpu_after, sent),
-        "cpu_busy_percent": round(100 * sum(cpu_after[r] - cpu_before.get(r, 0.0) for r in cpu_after) / (t_stop - start)),
+        "cpu_busy_percent": round(100 * sum(cpu_after[r] - cpu_before.get(r, 0.0) for r in cpu_after) / loaded),
     }
     if lag_error:
         row["lag_sampling_error"] = lag_error

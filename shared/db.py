@@ -134,7 +134,13 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
     pool's checkout check and reset on return apply as for every other connection."""
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
-        yield raw.driver_connection
+        try:
+            yield raw.driver_connection
+        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+            # The connection broke under the driver (closed, or left mid-operation by a cancelled statement):
+            # SQLAlchemy did not see it, so it must not go back to the pool; to the caller it is an outage.
+            await conn.invalidate(exc)
+            raise ConnectionError(f"database connection lost: {exc}") from exc
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

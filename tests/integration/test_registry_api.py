@@ -8,10 +8,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from services.registry.app import create_app
+from shared.db import asyncpg_dsn
 from shared.events import topics
 from shared.infra.stack import Stack
 from tests.integration.apps import running
@@ -317,7 +319,7 @@ async def test_concurrent_retries_of_one_status_report_write_it_once(api: httpx.
     headers = {**auth(), "Idempotency-Key": f"key-{uuid.uuid4()}"}
     responses = await asyncio.gather(*(api.post(url, json=status_body(), headers=headers) for _ in range(5)))
     assert [r.status_code for r in responses] == [201] * 5, [r.text for r in responses]
-    assert len({r.json()["id"] for r in responses}) == 1
+    assert all(r.json() == responses[0].json() for r in responses)  # the replays return the first body, whole
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 4
     assert len((await api.get(url, headers=auth())).json()) == 1
     assert (await api.get(f"/v1/cooperatives/{coop['id']}", headers=auth())).json()["version"] == 2
@@ -351,7 +353,7 @@ async def test_a_report_read_before_another_writer_committed_is_redone_under_the
         url, json=status_body(period="2024-H2", as_of="2024-12-31", members_official=2), headers=auth()
     )
     monkeypatch.undo()
-    assert reads == 2  # the late request read once without a lock; its second attempt took the row lock
+    assert reads == 2  # the late request's read and the other writer's; the late one's redo read under the lock
 
     assert interleaved[0].status_code == 201, interleaved[0].text
     assert late.status_code == 201, late.text
@@ -360,12 +362,59 @@ async def test_a_report_read_before_another_writer_committed_is_redone_under_the
     assert current["latest_status"]["id"] == interleaved[0].json()["id"]
     history = (await api.get(f"/v1/cooperatives/{coop['id']}/history", headers=auth())).json()
     assert sorted(c["version"] for c in history if c["action"] == "status_reported") == [2, 3]
+    assert len((await api.get(url, headers=auth())).json()) == 2  # the write that did not apply left no row
+    assert await outbox_rows_for(service_env, coop["id"]) == 3  # created, and one per report
     events = await events_for(service_env.bootstrap_servers, topics.COOPERATIVE_STATUS, coop["id"], 3)
     assert [(e["version"], (e["status"] or {}).get("members_official")) for e in events] == [
         (1, None),
         (2, 1),
         (3, 1),  # the late report is not the latest: the event still carries the other writer's status
     ]
+
+
+async def test_a_report_whose_write_waits_for_another_writer_is_redone_under_the_lock(
+    api: httpx.AsyncClient, service_env: Stack
+) -> None:
+    """Another transaction holds the cooperative's row, changed, while the report is written: the write waits on
+    the row lock, PostgreSQL re-checks the version on the row that transaction commits, the write applies to
+    nothing, and the report is added again under the lock — one report, one outbox row, the version after both."""
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    dsn = asyncpg_dsn(service_env.database_url)
+    holder, watcher = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        bump = "UPDATE registry.cooperatives SET version = version + 1 WHERE id = $1"
+        await holder.execute(bump, uuid.UUID(coop["id"]))
+        request = asyncio.create_task(api.post(url, json=status_body(), headers=auth()))
+
+        async def waiting_on_the_row() -> bool:
+            # From another connection: statistics views are frozen for the length of a transaction.
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%bumped%'"
+            return bool(await watcher.fetchval(waiting))
+
+        await eventually(waiting_on_the_row, within=10, what="the report's write waiting on the row lock")
+        await transaction.commit()
+        response = await request
+    finally:
+        await holder.close()
+        await watcher.close()
+    assert response.status_code == 201, response.text
+    assert response.json()["revision"] == 1
+    current = (await api.get(f"/v1/cooperatives/{coop['id']}", headers=auth())).json()
+    assert current["version"] == 3  # created (1), the other transaction (2), the report (3)
+    assert current["latest_status"]["id"] == response.json()["id"]
+    assert len((await api.get(url, headers=auth())).json()) == 1
+    assert await outbox_rows_for(service_env, coop["id"]) == 2
+
+
+async def outbox_rows_for(stack: Stack, cooperative_id: str) -> int:
+    conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM registry.outbox WHERE key = $1", cooperative_id))
+    finally:
+        await conn.close()
 
 
 # -- jurisdiction ---------------------------------------------------------------------------------------
