@@ -186,8 +186,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     results["ratios"] = report.ratios(results)
     if args.profile:
         results["profiles"] = {
-            service: summarize(workdir / f"{service}-drain.raw") for service in ("indicators", "notifications")
+            f"{service} draining": summarize(workdir / f"{service}-drain.raw")
+            for service in ("indicators", "notifications")
         }
+        if (workdir / "registry-e2e-200.raw").exists():
+            results["profiles"]["registry taking 200 reports/s (end to end)"] = summarize(
+                workdir / "registry-e2e-200.raw"
+            )
     return results
 
 
@@ -217,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         name = results["started_at"] + ("-quick" if args.quick else "")
         (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
         for service, summary in results.get("profiles", {}).items():
-            text += f"\n## Profile: {service} draining (py-spy)\n\n```\n{summary}```\n"
+            text += f"\n## Profile: {service} (py-spy)\n\n```\n{summary}```\n"
         (RESULTS / f"{name}.md").write_text(text)
         print(f"results: bench/results/{name}.json and .md")
     return 0

@@ -381,6 +381,12 @@ async def _one_rate(
     sampler = asyncio.create_task(sample_lag())
     roles = {proc.pid: name for name, proc in system.procs.items()}
     cpu_before = cpu_seconds_by_process(roles)
+    # The hottest path of the end-to-end target: the registry taking reports at 200/s (py-spy, non-blocking).
+    profiler = (
+        Profiler(system.procs["registry"].pid, system.profile_dir / "registry-e2e-200.raw", seconds=int(duration) + 5)
+        if system.profile_dir and rate == 200
+        else None
+    )
     while True:
         now = time.perf_counter()
         if now >= end:
@@ -427,6 +433,8 @@ async def _one_rate(
     t_stop = time.perf_counter()
     cpu_after = cpu_seconds_by_process(roles)
     loaded = t_stop - start
+    if profiler is not None:
+        profiler.stop()
     # Lag after the load stops: how long until both consumer groups are idle again (bounded by the budget).
     drained = await system.wait_drained(timeout=drain_timeout)
     await asyncio.sleep(0.5)
@@ -468,7 +476,9 @@ async def _one_rate(
         "sustained": sustained,
         # CPU per report while the load ran (the pipeline behind it may still be catching up): where time went.
         "cpu_ms_per_report": cpu_ms_per(cpu_before, cpu_after, sent),
-        "cpu_busy_percent": round(100 * sum(cpu_after[r] - cpu_before.get(r, 0.0) for r in cpu_after) / loaded),
+        "cpu_busy_percent": round(
+            100 * sum(seconds - cpu_before.get(pid, ("", 0.0))[1] for pid, (_, seconds) in cpu_after.items()) / loaded
+        ),
     }
     if lag_error:
         row["lag_sampling_error"] = lag_error

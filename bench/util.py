@@ -75,28 +75,35 @@ def monotonic() -> float:
     return time.perf_counter()
 
 
-def cpu_seconds_by_process(names: dict[int, str]) -> dict[str, float]:
-    """CPU seconds (user + system) used so far, summed per role: the pids in `names` by their name, PostgreSQL's
-    processes as `postgres`, the JVM (Apache Kafka) as `kafka`, this process as `bench`. For a difference of two
-    snapshots over a step: where the machine's time went."""
+def cpu_seconds_by_process(names: dict[int, str]) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) used so far by each process of interest, with its role: the pids in `names` by
+    their name, PostgreSQL's processes as `postgres`, the JVM (Apache Kafka) as `kafka`, this process as `bench`.
+    Two snapshots around a step tell where the machine's time went (:func:`cpu_ms_per`)."""
     import psutil  # noqa: PLC0415 - only the benchmark needs it
 
-    totals: dict[str, float] = {}
+    found: dict[int, tuple[str, float]] = {}
     me = os.getpid()
     for proc in psutil.process_iter(["name"]):
-        try:
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
         name = proc.info["name"] or ""
         role = names.get(proc.pid) or (
             "postgres" if "postgres" in name else "kafka" if "java" in name else "bench" if proc.pid == me else None
         )
-        if role is not None:
-            totals[role] = totals.get(role, 0.0) + times.user + times.system
-    return totals
+        if role is None:
+            continue
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        found[proc.pid] = (role, times.user + times.system)
+    return found
 
 
-def cpu_ms_per(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
-    """Milliseconds of CPU per unit of work (e.g. per status report) for each role, between two snapshots."""
-    return {role: round(1000 * (after[role] - before.get(role, 0.0)) / max(1, count), 2) for role in sorted(after)}
+def cpu_ms_per(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], count: int
+) -> dict[str, float]:
+    """Milliseconds of CPU per unit of work (e.g. per status report) for each role between two snapshots, process
+    by process (a process that started meanwhile counts whole; one that ended meanwhile is not seen)."""
+    totals: dict[str, float] = {}
+    for pid, (role, seconds) in after.items():
+        totals[role] = totals.get(role, 0.0) + seconds - before.get(pid, (role, 0.0))[1]
+    return {role: round(1000 * total / max(1, count), 2) for role, total in sorted(totals.items())}
