@@ -47,17 +47,19 @@ async def write_path(
 ) -> list[dict[str, Any]]:
     """POST status reports at each concurrency; the bare one-insert endpoint at the same concurrency first.
 
-    The consumers (indicators, notifications) are paused meanwhile, so the figure is the registry's own; they
-    catch up afterwards (the catch-up time is recorded)."""
+    Both run on the same quiet machine: the consumers (indicators, notifications) have caught up and are paused
+    for the two measurements, so the figure is the registry's own; they catch up afterwards (the catch-up time is
+    recorded)."""
     cooperatives = [c for ids in system.plain.values() for c in ids]
     rng = random.Random(7)
     bodies = [status_body(rng) for _ in range(500)]
     rows = []
+    await system.wait_drained(timeout=catch_up)
     for concurrency in concurrencies:
-        floor = await bare.drive(bodies[0], concurrency=concurrency, duration=duration)
         for name in ("indicators", "notifications"):
             system.procs[name].suspend()
         try:
+            floor = await bare.drive(bodies[0], concurrency=concurrency, duration=duration)
 
             def request(i: int) -> tuple[str, str, dict[str, Any]]:
                 coop = cooperatives[i % len(cooperatives)]
@@ -68,7 +70,7 @@ async def write_path(
                 )
 
             result = await closed_loop(system.url("registry"), request, concurrency=concurrency, duration=duration)
-        finally:
+        finally:  # resumed even when a measurement fails, or the run would hang on their lag
             for name in ("indicators", "notifications"):
                 system.procs[name].resume()
         drained = await system.wait_drained(timeout=catch_up)
