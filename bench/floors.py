@@ -71,6 +71,9 @@ async def kafka_round_trip(bootstrap: str, payload: bytes, *, messages: int, lat
         await producer.stop()
 
 
+FETCH_MAX_WAIT_MS = 50
+
+
 async def kafka_consume_commit(
     bootstrap: str, start: dict[TopicPartition, int], end: dict[TopicPartition, int]
 ) -> dict[str, Any]:
@@ -79,7 +82,10 @@ async def kafka_consume_commit(
     The clock starts when the first records arrive (and those are not counted): the group's start-up — metadata,
     positions, a first fetch that can wait out `fetch_max_wait_ms` — once swung this floor by a factor of three."""
     group = f"bench-raw-{uuid.uuid4().hex[:8]}"
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    # The services' fetch wait (shared.settings: consumer_fetch_max_wait_ms), so floor and consumers fetch alike.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS
+    )
     await consumer.start()
     try:
         consumer.assign(list(end))

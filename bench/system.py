@@ -75,16 +75,26 @@ class System:
         return await self.kafka.lag(group, names)
 
     async def wait_drained(self, timeout: float = 180.0) -> float | None:
-        """Seconds until both consumer groups have no lag (None: still lagging after `timeout`)."""
+        """Seconds until both consumer groups have no lag and no outbox holds an unpublished event (None: still
+        busy after `timeout`). A relay still publishing a consumer's output would share the machine with
+        whatever is measured next."""
         start = time.perf_counter()
         while time.perf_counter() - start < timeout:
-            if await self.lag("indicators") == 0 and await self.lag("notifications") == 0:
+            if await self._idle():
                 # The indicators' own events must reach notifications too: check once more after a beat.
                 await asyncio.sleep(0.5)
-                if await self.lag("indicators") == 0 and await self.lag("notifications") == 0:
+                if await self._idle():
                     return time.perf_counter() - start
             await asyncio.sleep(0.25)
         return None
+
+    async def _idle(self) -> bool:
+        if await self.lag("indicators") or await self.lag("notifications"):
+            return False
+        unpublished = " + ".join(
+            f"(SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL)" for schema in SERVICES
+        )
+        return int(await self.sql(f"SELECT {unpublished}")) == 0
 
     async def sql(self, query: str, *args: Any) -> Any:
         conn = await asyncpg.connect(asyncpg_dsn(self.database_url))

@@ -184,6 +184,7 @@ async def _start(runtime: Runtime) -> None:
                 producer=runtime.producer,
                 max_retries=cfg.consumer_max_retries,
                 max_records=cfg.consumer_batch_size,
+                fetch_max_wait_ms=cfg.consumer_fetch_max_wait_ms,
             )
             runtime.consumers.append(consumer)
             runtime.tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))

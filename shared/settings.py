@@ -73,6 +73,10 @@ class ServiceSettings(BaseSettings):
     """Most records one fetch applies in one transaction. Each transaction has a fixed cost (inbox claim,
     reference reads, commit, offset commit) that a larger fetch spreads; a poison record makes the fetch fall
     back to one record per transaction. 500 was measured against 200 in docs/performance.md."""
+    consumer_fetch_max_wait_ms: int = Field(50, ge=1, le=5000)
+    """Longest a fetch waits at the broker for new records. aiokafka keeps one fetch in flight per broker and
+    leaves out the partitions whose records it still holds, so a record arriving on one of those waits for the
+    fetch in flight to end: with Kafka's default (500 ms) that put half-second steps into drains and latencies."""
     relay_batch_size: int = Field(200, ge=1, le=5000)
     relay_poll_seconds: float = Field(1.0, gt=0, le=60)
     relay_min_interval_seconds: float = Field(0.02, ge=0, le=5)

@@ -101,6 +101,7 @@ class ConsumerRunner:
         max_retries: int = 3,
         retry_backoff: float = 0.2,
         max_records: int = 500,
+        fetch_max_wait_ms: int = 50,
     ) -> None:
         self.name = name
         self.group_id = group_id
@@ -114,6 +115,7 @@ class ConsumerRunner:
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.max_records = max_records
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self._consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
@@ -134,6 +136,7 @@ class ConsumerRunner:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
             metadata_max_age_ms=5_000,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
         )
         self._consumer = consumer
         consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
