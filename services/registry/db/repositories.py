@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
+import asyncpg
 from sqlalchemy import Insert, Select, Table, Uuid, and_, bindparam, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
@@ -22,6 +24,7 @@ from services.registry.db.models import (
     ReportSubmission,
     StatusReport,
 )
+from shared.db import DriverStatement
 from shared.messaging.outbox import ROW_COLUMNS
 
 
@@ -215,6 +218,40 @@ def report_if_unchanged(outbox: Table, channel: str) -> Select[Any]:
     staged = once_bumped(outbox, "o_", ROW_COLUMNS).returning(outbox.c.id).cte("staged")
     notify = select(func.pg_notify(literal(channel), literal(""))).select_from(staged)
     return notify.add_cte(report, audit, replay)
+
+
+class ReportIfUnchanged:
+    """`report_if_unchanged`, compiled once for one outbox and run on a driver connection (`shared.db`)."""
+
+    def __init__(self, outbox: Table, channel: str) -> None:
+        self.statement = DriverStatement.of(report_if_unchanged(outbox, channel))
+
+    async def write(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        cooperative_id: uuid.UUID,
+        seen_version: int,
+        report: dict[str, Any],
+        version: dict[str, Any],
+        audit: dict[str, Any],
+        outbox_row: dict[str, Any],
+        idempotency: dict[str, Any] | None,
+    ) -> bool:
+        """Whether it wrote (False: the cooperative is no longer at `seen_version`; nothing was written). JSON
+        columns go to the driver as JSON text, as the engine's codecs expect."""
+        params: dict[str, Any] = {"c_id": cooperative_id, "c_seen_version": seen_version}
+        params.update({"r_" + k: v for k, v in report.items()})
+        params.update({"c_" + k: version[k] for k in _NEW_VERSION_COLUMNS})
+        params.update({"a_" + k: v for k, v in audit.items()})
+        params["a_changes"] = json.dumps(audit["changes"])
+        params.update({"o_" + k: v for k, v in outbox_row.items()})
+        params["o_payload"] = json.dumps(outbox_row["payload"])
+        key = idempotency or {}
+        params.update({"k_" + k: key.get(k) for k in _IDEMPOTENCY_COLUMNS})
+        if idempotency is not None:
+            params["k_response"] = json.dumps(idempotency["response"])
+        return bool(await self.statement.fetch(conn, params))
 
 
 class StatusReportRepository:

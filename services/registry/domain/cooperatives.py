@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -23,9 +22,9 @@ from services.registry.db.repositories import (
     ChangeRepository,
     CooperativeFilter,
     CooperativeRepository,
+    ReportIfUnchanged,
     StatusReportRepository,
     UnitRepository,
-    report_if_unchanged,
 )
 from services.registry.domain.access import authorise_registry_write, check_registry_write
 from services.registry.domain.idempotency import IdempotencyKey, Outcome, replayed, run_once
@@ -36,7 +35,7 @@ from services.registry.events import publish
 from shared import tracing
 from shared.auth import Principal
 from shared.clock import Clock
-from shared.db import DriverStatement, driver_connection
+from shared.db import driver_connection
 from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from shared.messaging.outbox import Outbox
 from shared.pagination import decode_cursor, encode_cursor
@@ -113,7 +112,7 @@ class CooperativeService:
         self.outbox = outbox
         self.clock = clock
         # Built and compiled once per outbox (its table and NOTIFY channel are part of the statement).
-        self._report_if_unchanged = DriverStatement.of(report_if_unchanged(outbox.table, outbox.channel))
+        self._report_if_unchanged = ReportIfUnchanged(outbox.table, outbox.channel)
 
     # -- reads ------------------------------------------------------------------------------------------
 
@@ -262,25 +261,29 @@ class CooperativeService:
                 setattr(coop, key, value)
             [event] = self.outbox.rows_for([publish.cooperative_status(coop, plan.current, now)], occurred_at=now)
             body = render(plan.report)
-            params: dict[str, Any] = {"c_id": coop.id, "c_seen_version": seen_version}
-            params.update({"r_" + k: v for k, v in plan.values.items()})
-            params.update({"c_" + k: v for k, v in plan.bump.items()})
-            params.update({"a_" + k: v for k, v in plan.audit.items()})
-            params["a_changes"] = json.dumps(plan.audit["changes"])
-            params.update({"o_" + k: v for k, v in event.items()})
-            params["o_payload"] = json.dumps(event["payload"])
-            params.update(
+            keys = (
                 {
-                    "k_agency": idem.agency if idem else None,
-                    "k_key": idem.key if idem else None,
-                    "k_endpoint": idem.endpoint if idem else None,
-                    "k_request_hash": idem.request_hash if idem else None,
-                    "k_status_code": 201,
-                    "k_response": json.dumps(body) if idem else None,
+                    "agency": idem.agency,
+                    "key": idem.key,
+                    "endpoint": idem.endpoint,
+                    "request_hash": idem.request_hash,
+                    "status_code": 201,
+                    "response": body,
                 }
+                if idem
+                else None
             )
             try:
-                written = await self._report_if_unchanged.fetch(conn, params)
+                written = await self._report_if_unchanged.write(
+                    conn,
+                    cooperative_id=coop.id,
+                    seen_version=seen_version,
+                    report=plan.values,
+                    version=plan.bump,
+                    audit=plan.audit,
+                    outbox_row=event,
+                    idempotency=keys,
+                )
             except asyncpg.UniqueViolationError as exc:
                 # A safety net, not the usual race: a concurrent request with the same key, or a report of the same
                 # revision, also bumped the version, so the version check stops the write first. Should a writer
