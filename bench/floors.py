@@ -17,6 +17,7 @@ from bench.http import closed_loop
 from bench.util import free_port, latency_summary
 from shared.db import asyncpg_dsn
 from shared.messaging.kafka import ensure_topics
+from shared.settings import ServiceSettings
 
 
 async def kafka_round_trip(bootstrap: str, payload: bytes, *, messages: int, latency_samples: int) -> dict[str, Any]:
@@ -71,7 +72,8 @@ async def kafka_round_trip(bootstrap: str, payload: bytes, *, messages: int, lat
         await producer.stop()
 
 
-FETCH_MAX_WAIT_MS = 50
+FETCH_MAX_WAIT_MS: int = ServiceSettings.model_fields["consumer_fetch_max_wait_ms"].default
+"""The services' fetch wait, so the floor and the consumers fetch alike."""
 
 
 async def kafka_consume_commit(
@@ -82,7 +84,6 @@ async def kafka_consume_commit(
     The clock starts when the first records arrive (and those are not counted): the group's start-up — metadata,
     positions, a first fetch that can wait out `fetch_max_wait_ms` — once swung this floor by a factor of three."""
     group = f"bench-raw-{uuid.uuid4().hex[:8]}"
-    # The services' fetch wait (shared.settings: consumer_fetch_max_wait_ms), so floor and consumers fetch alike.
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS
     )
