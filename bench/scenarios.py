@@ -186,6 +186,16 @@ async def _drain_one(
 # -- 3. end to end -----------------------------------------------------------------------------------------
 
 
+def _outcome(stage: str, data: dict[str, Any]) -> bool | None:
+    """Which toggle an event shows: True for "the district has its model cooperative" (model_count 1, alert
+    resolved), False for the opposite (0, alert open), None when the event does not say (target status)."""
+    if stage == "value":
+        return float(data.get("value") or 0) >= 1
+    if stage == "alert":
+        return data.get("state") == "resolved" if data.get("state") in ("open", "resolved") else None
+    return None
+
+
 class Collector:
     """Reads the output topics from their end and notes when events about the toggled targets arrive."""
 
@@ -193,7 +203,7 @@ class Collector:
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
-        self.arrivals: dict[str, list[tuple[float, str]]] = {}  # district → [(t, stage)]
+        self.arrivals: dict[str, list[tuple[float, str, bool | None]]] = {}  # district → [(t, stage, outcome)]
         self.errors: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -245,11 +255,16 @@ class Collector:
                         stage = "alert"
                     unit = data.get("unit_code")
                     if stage and unit in DISTRICTS:
-                        self.arrivals.setdefault(unit, []).append((now, stage))
+                        self.arrivals.setdefault(unit, []).append((now, stage, _outcome(stage, data)))
 
-    def first_after(self, district: str, t0: float, stage: str) -> float | None:
-        for t, s in self.arrivals.get(district, []):
-            if s == stage and t >= t0:
+    def first_after(self, district: str, t0: float, stage: str, model: bool) -> float | None:
+        """When the first `stage` event about `district` showing the outcome of a toggle to `model` arrived at or
+        after `t0`. Matching the outcome, not only the time, matters: an event of the previous toggle can arrive
+        after the next one is sent (each alert change is published once per recipient agency), and taking it for
+        the new toggle's would release the district early; two toggles then cancel out in one batch and both
+        read the next toggle's events, ~10 s later."""
+        for t, s, outcome in self.arrivals.get(district, []):
+            if s == stage and t >= t0 and outcome in (None, model):
                 return t
         return None
 
@@ -367,6 +382,8 @@ async def _one_rate(
             http_errors += 1
             if toggle is not None:
                 toggle["failed"] = True
+                # Not stored: the district keeps its previous state, which the next toggle must flip.
+                system.toggle_state[toggle["district"]] = not toggle["model"]
 
     lag_samples: list[tuple[float, int]] = []
     start = time.perf_counter()
@@ -402,14 +419,16 @@ async def _one_rate(
             continue
         # Settle finished toggles, then pick a district whose last toggle has been seen through.
         for district, t_sent in list(busy.items()):
-            if collector.first_after(district, t_sent, "alert") is not None or now - t_sent > 10:
+            if collector.first_after(district, t_sent, "alert", system.toggle_state[district]) is not None or (
+                now - t_sent > 10
+            ):
                 del busy[district]
         ready = [d for d in DISTRICTS if d not in busy]
-        toggle = None
+        toggle: dict[str, Any] | None = None
         if ready and sent % 3 == 0:
             district = rng.choice(ready)
             system.toggle_state[district] = not system.toggle_state[district]
-            toggle = {"district": district}
+            toggle = {"district": district, "model": system.toggle_state[district]}
             toggles.append(toggle)
             busy[district] = now
             coop = system.toggles[district]
@@ -446,7 +465,7 @@ async def _one_rate(
         if toggle.get("failed") or "sent" not in toggle:
             continue
         for stage in stages:
-            arrived = collector.first_after(str(toggle["district"]), float(toggle["sent"]), stage)
+            arrived = collector.first_after(str(toggle["district"]), float(toggle["sent"]), stage, toggle["model"])
             if arrived is None:
                 if stage == "alert":
                     missing += 1

@@ -1,0 +1,32 @@
+"""The end-to-end benchmark attributes each event to the toggle whose outcome it shows, not to whatever came next."""
+
+from __future__ import annotations
+
+from bench.scenarios import Collector, _outcome
+
+
+def _arrive(collector: Collector, district: str, t: float, stage: str, data: dict[str, object]) -> None:
+    collector.arrivals.setdefault(district, []).append((t, stage, _outcome(stage, data)))
+
+
+def test_a_late_copy_of_the_previous_alert_does_not_settle_the_next_toggle() -> None:
+    collector = Collector("127.0.0.1:9")
+    # Toggle 1 (to model) at t=0: its value and its alert, published once per recipient agency.
+    _arrive(collector, "919", 0.20, "value", {"value": "1.0000"})
+    _arrive(collector, "919", 0.30, "alert", {"state": "resolved"})
+    # Toggle 2 (to not model) is sent at t=0.31, as soon as the first copy arrived; the second copy comes after.
+    _arrive(collector, "919", 0.32, "alert", {"state": "resolved"})
+    assert collector.first_after("919", 0.31, "alert", False) is None
+    _arrive(collector, "919", 0.50, "value", {"value": "0.0000"})
+    _arrive(collector, "919", 0.60, "alert", {"state": "open"})
+    assert collector.first_after("919", 0.31, "value", False) == 0.50
+    assert collector.first_after("919", 0.31, "alert", False) == 0.60
+    assert collector.first_after("919", 0.0, "alert", True) == 0.30
+
+
+def test_events_that_do_not_show_an_outcome_match_by_time() -> None:
+    collector = Collector("127.0.0.1:9")
+    _arrive(collector, "916", 1.0, "target_status", {"status": "missed"})
+    assert collector.first_after("916", 0.5, "target_status", False) == 1.0
+    assert collector.first_after("916", 1.5, "target_status", False) is None
+    assert collector.first_after("917", 0.0, "target_status", False) is None
