@@ -89,6 +89,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "load_average": {"start": load_average()},
     }
+    # Repeats of a step with py-spy attached (--profile), kept apart from the measured figures and the targets.
+    profiled: dict[str, Any] = {}
+    if args.profile:
+        results["profiled_repeats"] = profiled
     workdir = Path(tempfile.mkdtemp(prefix="htx-bench-"))
     started = time.perf_counter()
     print(f"load average at start: {results['load_average']['start']}", flush=True)
@@ -149,6 +153,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     budget=cfg["budgets"]["consumers"],
                 ),
             )
+            if args.profile:  # a profiled repeat: the sampler's CPU would lower the measured rates
+                print("  profiled repeat (py-spy attached; not used for the targets)", flush=True)
+                await _guarded(
+                    profiled,
+                    "consumers",
+                    scenarios.consumer_drain(
+                        system,
+                        events=cfg["drain_events"],
+                        notification_events=cfg["drain_events_notifications"],
+                        budget=cfg["budgets"]["consumers"],
+                        profile=True,
+                    ),
+                )
         if "e2e" in chosen:
             print("3. end to end", flush=True)
             await _guarded(
@@ -160,6 +177,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             results["end_to_end_max_sustained"] = scenarios.max_sustained(results.get("end_to_end") or [])
             print(f"  max sustained: {results['end_to_end_max_sustained']}", flush=True)
+            if args.profile:
+                print("  profiled repeat at 200/s (py-spy on the registry; not used for the targets)", flush=True)
+                await _guarded(
+                    profiled,
+                    "end_to_end",
+                    scenarios.end_to_end(
+                        system, rates=[200], duration=cfg["e2e_seconds"], budget=cfg["e2e_seconds"] + 60, profile=True
+                    ),
+                )
         if "scale" in chosen:
             print("4. scale", flush=True)
             await _guarded(

@@ -53,7 +53,6 @@ def start_service(
     env: dict[str, str],
     log_dir: Path,
     *,
-    profile_to: Path | None = None,
     extra: dict[str, str] | None = None,
 ) -> ServiceProcess:
     port = free_port()
@@ -68,13 +67,7 @@ def start_service(
         **(extra or {}),
     }
     log_path = log_dir / f"{name}.log"
-    command = [sys.executable]
-    if profile_to is not None:
-        # pyinstrument samples the whole process (event loop included) and writes its report at exit.
-        command += ["-m", "pyinstrument", "-r", "text", "--show-all", "-o", str(profile_to), "-m"]
-    else:
-        command += ["-m"]
-    command.append(f"services.{name}")
+    command = [sys.executable, "-m", f"services.{name}"]
     with open(log_path, "wb") as log:
         popen = subprocess.Popen(command, env=child_env, stdout=log, stderr=subprocess.STDOUT)
     return ServiceProcess(name, port, popen, log_path)

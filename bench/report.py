@@ -269,6 +269,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{r['full_recompute_seconds']} | ×{r['recompute_over_incremental']} | {r['import_rows_per_s']} | "
                 f"{rss.get('registry')} / {rss.get('indicators')} / {rss.get('notifications')} |"
             )
+    lines += _profiled_repeats(results.get("profiled_repeats") or {})
     rs = ratios(results)
     if rs:
         lines += ["", "## 5. Ratios to the raw floors", "", "| figure | at | ratio |", "|---|---|---|"]
@@ -287,3 +288,30 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {phase} | {values.get('registry')} | {values.get('indicators')} | {values.get('notifications')} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _profiled_repeats(profiled: dict[str, Any]) -> list[str]:
+    """The repeats run with py-spy attached: what the profiles below saw, and what sampling cost the figures."""
+    rows = []
+    for service, d in (profiled.get("consumers") or {}).items():
+        rows.append(f"| {service} draining | {d['events_per_s']} events/s ({_pct(d['ratio'])} of raw) |")
+    for r in profiled.get("end_to_end") or []:
+        if "error" in r:
+            rows.append(f"| end to end at {r['offered_per_s']}/s | **{r['error']}** |")
+            continue
+        rows.append(
+            f"| end to end at {r['offered_per_s']}/s, registry profiled | report→alert p99 "
+            f"{r['report_to_alert']['p99_ms']} ms, HTTP p99 {r['http']['p99_ms']} ms |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "## Profiled repeats (py-spy attached; not used for the targets)",
+        "",
+        "Each profiled step is a repeat of a measured one: on this machine the sampler's own CPU changes the figures.",
+        "",
+        "| step | figure |",
+        "|---|---|",
+        *rows,
+    ]

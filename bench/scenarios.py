@@ -101,10 +101,15 @@ def _ratio(value: float | None, floor: float | None) -> float | None:
 # -- consumers draining a pre-filled topic ----------------------------------------------------------------
 
 
-async def consumer_drain(system: System, *, events: int, notification_events: int, budget: float) -> dict[str, Any]:
+async def consumer_drain(
+    system: System, *, events: int, notification_events: int, budget: float, profile: bool = False
+) -> dict[str, Any]:
     """Pause a service, pre-fill its input topic, measure the raw aiokafka drain of the same records, resume the
     service and time until its group has committed them all — at most half of `budget` seconds per service; a
-    drain cut short is recorded with the rate of what was committed by then (`completed: false`)."""
+    drain cut short is recorded with the rate of what was committed by then (`completed: false`).
+
+    With `profile`, py-spy samples each service while it drains. That costs CPU on a machine the drain already
+    fills, so a profiled drain is a repeat after the measured one, never the measured one."""
     rng = random.Random(11)
     each = budget / 2
     results: dict[str, Any] = {}
@@ -117,13 +122,13 @@ async def consumer_drain(system: System, *, events: int, notification_events: in
         for coop, unit in coops
     ]
     results["indicators"] = await _drain_one(
-        system, "indicators", "htx-indicators", topics.COOPERATIVE_STATUS, indicator_records, each
+        system, "indicators", "htx-indicators", topics.COOPERATIVE_STATUS, indicator_records, each, profile
     )
 
     # Notifications: target-status events alternating missed/achieved on bench targets of every district.
     pairs = [(f"BENCH.{k}", unit) for k in range(1, 6) for unit in DISTRICTS]
     notification_records: list[Any] = []
-    version = 0
+    version = 1000 if profile else 0  # a repeat continues the targets' versions: older ones would be ignored
     while len(notification_records) < notification_events:
         version += 1
         for code, unit in pairs:
@@ -131,13 +136,13 @@ async def consumer_drain(system: System, *, events: int, notification_events: in
             notification_records.append(record_of(target_status_event(code, unit, version, status), "indicators"))
     notification_records = notification_records[:notification_events]
     results["notifications"] = await _drain_one(
-        system, "notifications", "htx-notifications", topics.TARGET_STATUS, notification_records, each
+        system, "notifications", "htx-notifications", topics.TARGET_STATUS, notification_records, each, profile
     )
     return results
 
 
 async def _drain_one(
-    system: System, service: str, group: str, topic: str, records: list[Any], budget: float
+    system: System, service: str, group: str, topic: str, records: list[Any], budget: float, profile: bool
 ) -> dict[str, Any]:
     deadline = time.perf_counter() + budget
     await system.wait_drained(timeout=min(60.0, budget / 4))
@@ -150,7 +155,9 @@ async def _drain_one(
         raw = await floors.kafka_consume_commit(system.bootstrap, before, after)
     finally:
         proc.resume()
-    profiler = Profiler(proc.pid, system.profile_dir / f"{service}-drain.raw") if system.profile_dir else None
+    profiler = None
+    if profile and system.profile_dir:
+        profiler = Profiler(proc.pid, system.profile_dir / f"{service}-drain.raw")
     t0 = time.perf_counter()
     if system.sampler:
         system.sampler.mark(f"drain-{service}")
@@ -275,7 +282,9 @@ class Collector:
             await self._consumer.stop()
 
 
-async def end_to_end(system: System, *, rates: list[int], duration: float, budget: float) -> list[dict[str, Any]]:
+async def end_to_end(
+    system: System, *, rates: list[int], duration: float, budget: float, profile: bool = False
+) -> list[dict[str, Any]]:
     """Open-loop status reports at each rate. One cooperative per district toggles "model cooperative", which
     flips target III.3.a of its district (achieved ↔ missed): indicator value → target status → alert (+ inbox).
     Toggles of a district are closed-loop (the next one waits for the alert of the previous, or 10 s), so each
@@ -310,6 +319,7 @@ async def end_to_end(system: System, *, rates: list[int], duration: float, budge
                             rate,
                             duration,
                             drain_timeout=min(60.0, left - duration),
+                            profile=profile,
                         )
                     )
                 except Exception as exc:  # noqa: BLE001 - one step's failure must not hide the others
@@ -353,6 +363,7 @@ async def _one_rate(
     duration: float,
     *,
     drain_timeout: float,
+    profile: bool,
 ) -> dict[str, Any]:
     backlog_wait = await system.wait_drained(timeout=drain_timeout)
     if system.sampler:
@@ -400,10 +411,13 @@ async def _one_rate(
     sampler = asyncio.create_task(sample_lag())
     roles = {proc.pid: name for name, proc in system.procs.items()}
     cpu_before = cpu_seconds_by_process(roles)
-    # The hottest path of the end-to-end target: the registry taking reports at 200/s (py-spy, non-blocking).
+    # The hottest path of the end-to-end target: the registry taking reports (py-spy, non-blocking). Only in a
+    # repeat of a step: on 2 cores at 200/s the sampler's own CPU raised the step's p99 from ~1 s to ~7 s.
     profiler = (
-        Profiler(system.procs["registry"].pid, system.profile_dir / "registry-e2e-200.raw", seconds=int(duration) + 5)
-        if system.profile_dir and rate == 200
+        Profiler(
+            system.procs["registry"].pid, system.profile_dir / f"registry-e2e-{rate}.raw", seconds=int(duration) + 5
+        )
+        if profile and system.profile_dir
         else None
     )
     while True:

@@ -45,7 +45,7 @@ class System:
     toggles: dict[str, str] = field(default_factory=dict)  # district → the one model cooperative
     toggle_state: dict[str, bool] = field(default_factory=dict)  # district → its current is_model
     rng: random.Random = field(default_factory=lambda: random.Random(219))
-    profile_dir: Path | None = None  # when set, the consumer drains are profiled with py-spy
+    profile_dir: Path | None = None  # --profile: where the profiled repeats write their py-spy samples
     _probe: KafkaProbe | None = None
 
     @property
@@ -104,7 +104,7 @@ class System:
             await conn.close()
 
 
-async def start_system(workdir: Path, *, profile_indicators: Path | None = None) -> System:
+async def start_system(workdir: Path) -> System:
     stack = await asyncio.to_thread(start_stack, persistent=False)
     await asyncio.to_thread(upgrade_all, stack.database_url)
     secret = secrets.token_hex(32)
@@ -119,19 +119,18 @@ async def start_system(workdir: Path, *, profile_indicators: Path | None = None)
     system = System(stack=stack, workdir=workdir)
     system.token = mint_token(AuthSettings(), agency="SNN", scopes=ALL_SCOPES)
     try:
-        await _start_services(system, env, workdir, profile_indicators)
+        await _start_services(system, env, workdir)
     except BaseException:
         stop_system(system)  # a service that failed to start must not leave the others (or the stack) running
         raise
     return system
 
 
-async def _start_services(system: System, env: dict[str, str], workdir: Path, profile_indicators: Path | None) -> None:
+async def _start_services(system: System, env: dict[str, str], workdir: Path) -> None:
     system.procs["registry"] = start_service("registry", env, workdir)
     await wait_ready(system.procs["registry"])
     for name in SERVICES[1:]:
-        profile = profile_indicators if name == "indicators" else None
-        system.procs[name] = start_service(name, env, workdir, profile_to=profile)
+        system.procs[name] = start_service(name, env, workdir)
     for name in SERVICES[1:]:
         await wait_ready(system.procs[name])
     system.sampler = RssSampler(system.procs)
