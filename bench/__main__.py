@@ -23,7 +23,7 @@ from typing import Any
 
 from bench import floors, report, scenarios
 from bench.profile import summarize
-from bench.system import seed_cooperatives, start_system, stop_system
+from bench.system import System, seed_cooperatives, start_system, stop_system
 from bench.util import load_average, machine
 from bench.workload import cooperative_status_event, record_of
 
@@ -153,19 +153,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     budget=cfg["budgets"]["consumers"],
                 ),
             )
-            if args.profile:  # a profiled repeat: the sampler's CPU would lower the measured rates
-                print("  profiled repeat (py-spy attached; not used for the targets)", flush=True)
-                await _guarded(
-                    profiled,
-                    "consumers",
-                    scenarios.consumer_drain(
-                        system,
-                        events=cfg["drain_events"],
-                        notification_events=cfg["drain_events_notifications"],
-                        budget=cfg["budgets"]["consumers"],
-                        profile=True,
-                    ),
-                )
         if "e2e" in chosen:
             print("3. end to end", flush=True)
             await _guarded(
@@ -177,15 +164,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             results["end_to_end_max_sustained"] = scenarios.max_sustained(results.get("end_to_end") or [])
             print(f"  max sustained: {results['end_to_end_max_sustained']}", flush=True)
-            if args.profile:
-                print("  profiled repeat at 200/s (py-spy on the registry; not used for the targets)", flush=True)
-                await _guarded(
-                    profiled,
-                    "end_to_end",
-                    scenarios.end_to_end(
-                        system, rates=[200], duration=cfg["e2e_seconds"], budget=cfg["e2e_seconds"] + 60, profile=True
-                    ),
-                )
+        if args.profile:
+            # After every measured step that they could disturb (the sampler's CPU, the repeats' own writes),
+            # before the scale scenario replaces the projection with its bulk-loaded sizes.
+            await _profiled_repeats(system, cfg, chosen, profiled)
         if "scale" in chosen:
             print("4. scale", flush=True)
             await _guarded(
@@ -220,6 +202,33 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 workdir / "registry-e2e-200.raw"
             )
     return results
+
+
+async def _profiled_repeats(system: System, cfg: dict[str, Any], chosen: set[str], profiled: dict[str, Any]) -> None:
+    """--profile: repeat the steps to profile with py-spy attached; their figures are kept apart from the
+    measured ones and never used for a target (on 2 cores the sampler's CPU changes them)."""
+    if "e2e" in chosen:
+        print("profiled repeat: end to end at 200/s, py-spy on the registry (not used for the targets)", flush=True)
+        await _guarded(
+            profiled,
+            "end_to_end",
+            scenarios.end_to_end(
+                system, rates=[200], duration=cfg["e2e_seconds"], budget=cfg["e2e_seconds"] + 60, profile=True
+            ),
+        )
+    if "consumers" in chosen:
+        print("profiled repeat: consumers draining, py-spy on each (not used for the targets)", flush=True)
+        await _guarded(
+            profiled,
+            "consumers",
+            scenarios.consumer_drain(
+                system,
+                events=cfg["drain_events"],
+                notification_events=cfg["drain_events_notifications"],
+                budget=cfg["budgets"]["consumers"],
+                profile=True,
+            ),
+        )
 
 
 async def _guarded(results: dict[str, Any], key: str, scenario: Coroutine[Any, Any, Any]) -> None:

@@ -303,6 +303,8 @@ def _profiled_repeats(profiled: dict[str, Any]) -> list[str]:
             f"| end to end at {r['offered_per_s']}/s, registry profiled | report→alert p99 "
             f"{r['report_to_alert']['p99_ms']} ms, HTTP p99 {r['http']['p99_ms']} ms |"
         )
+    for step, trace in (profiled.get("errors") or {}).items():
+        rows.append(f"| {step} | **failed**: {trace.strip().splitlines()[-1]} |")
     if not rows:
         return []
     return [

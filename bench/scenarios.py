@@ -128,7 +128,8 @@ async def consumer_drain(
     # Notifications: target-status events alternating missed/achieved on bench targets of every district.
     pairs = [(f"BENCH.{k}", unit) for k in range(1, 6) for unit in DISTRICTS]
     notification_records: list[Any] = []
-    version = 1000 if profile else 0  # a repeat continues the targets' versions: older ones would be ignored
+    # A repeat continues past the measured drain's versions of each target: older ones would be ignored.
+    version = -(-notification_events // len(pairs)) if profile else 0
     while len(notification_records) < notification_events:
         version += 1
         for code, unit in pairs:
@@ -198,8 +199,8 @@ def _outcome(stage: str, data: dict[str, Any]) -> bool | None:
     resolved), False for the opposite (0, alert open), None when the event does not say (target status)."""
     if stage == "value":
         return float(data.get("value") or 0) >= 1
-    if stage == "alert":
-        return data.get("state") == "resolved" if data.get("state") in ("open", "resolved") else None
+    if stage == "alert":  # an alert is open (acknowledged or not) while the district lacks its model cooperative
+        return data.get("state") == "resolved" if data.get("state") in ("open", "acknowledged", "resolved") else None
     return None
 
 
@@ -373,6 +374,7 @@ async def _one_rate(
     toggles: list[dict[str, Any]] = []
     in_flight: set[asyncio.Task[None]] = set()
     busy: dict[str, float] = {}  # district → when its pending toggle was sent
+    latest: dict[str, dict[str, Any]] = {}  # district → its last toggle
     max_in_flight = 512
 
     async def send(coop: str, body: dict[str, Any], toggle: dict[str, Any] | None) -> None:
@@ -380,10 +382,12 @@ async def _one_rate(
         t0 = time.perf_counter()
         if toggle is not None:
             toggle["sent"] = t0
+        refused = False  # an answer other than 201: the report was not stored
         try:
-            ok = await send_request(client, ("POST", f"/v1/cooperatives/{coop}/status-reports", {"json": body})) == 201
+            status = await send_request(client, ("POST", f"/v1/cooperatives/{coop}/status-reports", {"json": body}))
+            ok, refused = status == 201, status != 201
         except (aiohttp.ClientError, TimeoutError):
-            ok = False
+            ok = False  # no answer: the report may still have been stored, so the district's state is unknown
         t1 = time.perf_counter()
         if ok:
             http_latencies.append(t1 - t0)
@@ -393,8 +397,12 @@ async def _one_rate(
             http_errors += 1
             if toggle is not None:
                 toggle["failed"] = True
-                # Not stored: the district keeps its previous state, which the next toggle must flip.
-                system.toggle_state[toggle["district"]] = not toggle["model"]
+                district = toggle["district"]
+                if refused and latest.get(district) is toggle:
+                    # Not stored, and no later toggle of the district was sent: it keeps its previous state,
+                    # which the next toggle must flip; it is free for that at once.
+                    system.toggle_state[district] = not toggle["model"]
+                    busy.pop(district, None)
 
     lag_samples: list[tuple[float, int]] = []
     start = time.perf_counter()
@@ -444,6 +452,7 @@ async def _one_rate(
             system.toggle_state[district] = not system.toggle_state[district]
             toggle = {"district": district, "model": system.toggle_state[district]}
             toggles.append(toggle)
+            latest[district] = toggle
             busy[district] = now
             coop = system.toggles[district]
             body = status_body(rng, is_model=system.toggle_state[district])

@@ -139,7 +139,9 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
     behind every other ready request: measured at 200 reports/s, the release was the largest share of a
     report's time in the registry (p50 56 ms against 22 ms for the read). Here nothing can abandon the close:
     no transaction was begun on this connection, so returning it to the pool does no I/O and `close()` finishes
-    without giving the loop (and so a cancellation) a chance to interrupt it."""
+    without giving the loop (and so a cancellation) a chance to interrupt it. The exception is an overflow
+    connection that finds the pool full: it is closed (asyncpg says goodbye to the server), and a cancellation
+    there only aborts that connection, which the pool has already written off."""
     conn = await engine.connect()
     try:
         raw = await conn.get_raw_connection()

@@ -30,3 +30,10 @@ def test_events_that_do_not_show_an_outcome_match_by_time() -> None:
     assert collector.first_after("916", 0.5, "target_status", False) == 1.0
     assert collector.first_after("916", 1.5, "target_status", False) is None
     assert collector.first_after("917", 0.0, "target_status", False) is None
+
+
+def test_an_acknowledged_alert_is_still_open() -> None:
+    collector = Collector("127.0.0.1:9")
+    _arrive(collector, "923", 1.0, "alert", {"state": "acknowledged"})
+    assert collector.first_after("923", 0.5, "alert", True) is None
+    assert collector.first_after("923", 0.5, "alert", False) == 1.0
