@@ -33,6 +33,8 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=TEXT)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=TEXT)]
 ContactName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=TEXT)]
+# Prose (a report's summary) may keep its line breaks and tabs, and no other control character.
+PROSE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
 def _iso_day(value: object) -> object:
@@ -256,12 +258,14 @@ class ReportSubmissionCreate(BaseModel):
     )
 
     kind: ReportKind
-    period: str = Field(min_length=4, max_length=40, description="2025-H1 (6 tháng), 2025 (năm), hoặc mã yêu cầu")
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
-        description="Số hiệu văn bản, ví dụ 125/BC-UBND"
+    period: str = Field(
+        min_length=4, max_length=40, pattern=TEXT, description="2025-H1 (6 tháng), 2025 (năm), hoặc mã yêu cầu"
+    )
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=TEXT)] = (
+        Field(description="Số hiệu văn bản, ví dụ 125/BC-UBND")
     )
     submitted_on: Day
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000, pattern=PROSE)]
     document_url: HttpUrl | None = None
     request_id: UUID | None = Field(None, description="UUID of the ad-hoc request this answers (kind=ad_hoc)")
 
