@@ -143,16 +143,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 bare.stop()
         if "consumers" in chosen:
             print("consumers draining a pre-filled topic", flush=True)
-            await _guarded(
-                results,
-                "consumers",
-                scenarios.consumer_drain(
-                    system,
-                    events=cfg["drain_events"],
-                    notification_events=cfg["drain_events_notifications"],
-                    budget=cfg["budgets"]["consumers"],
-                ),
-            )
+            await _guarded(results, "consumers", _consumer_drain(system, cfg))
         if "e2e" in chosen:
             print("3. end to end", flush=True)
             await _guarded(
@@ -204,6 +195,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def _consumer_drain(system: System, cfg: dict[str, Any], *, profile: bool = False) -> Coroutine[Any, Any, Any]:
+    return scenarios.consumer_drain(
+        system,
+        events=cfg["drain_events"],
+        notification_events=cfg["drain_events_notifications"],
+        budget=cfg["budgets"]["consumers"],
+        profile=profile,
+    )
+
+
 async def _profiled_repeats(system: System, cfg: dict[str, Any], chosen: set[str], profiled: dict[str, Any]) -> None:
     """--profile: repeat the steps to profile with py-spy attached; their figures are kept apart from the
     measured ones and never used for a target (on 2 cores the sampler's CPU changes them)."""
@@ -218,17 +219,7 @@ async def _profiled_repeats(system: System, cfg: dict[str, Any], chosen: set[str
         )
     if "consumers" in chosen:
         print("profiled repeat: consumers draining, py-spy on each (not used for the targets)", flush=True)
-        await _guarded(
-            profiled,
-            "consumers",
-            scenarios.consumer_drain(
-                system,
-                events=cfg["drain_events"],
-                notification_events=cfg["drain_events_notifications"],
-                budget=cfg["budgets"]["consumers"],
-                profile=True,
-            ),
-        )
+        await _guarded(profiled, "consumers", _consumer_drain(system, cfg, profile=True))
 
 
 async def _guarded(results: dict[str, Any], key: str, scenario: Coroutine[Any, Any, Any]) -> None:
