@@ -7,14 +7,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
 
 import asyncpg
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, inspect
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Mapper
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -69,11 +71,24 @@ def asyncpg_dsn(url: str) -> str:
     return async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def create_engine(url: str, *, pool_size: int = 10, application_name: str = "htx-monitor") -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 0,
+    pool_timeout: float = 10.0,
+    application_name: str = "htx-monitor",
+) -> AsyncEngine:
+    """A pool of `pool_size` long-lived connections; a request that finds them all busy waits for one (at most
+    `pool_timeout` seconds, then 503) rather than opening another. Overflow connections are opened and closed
+    as the demand swings around the pool's size: each costs a backend fork, asyncpg's start-up and codec setup,
+    and new prepared statements — measured, 72 such connections in 5 s at 64 concurrent status reports, CPU
+    the two-core machine then lacks for the requests themselves (docs/performance.md, fix 24)."""
     engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": application_name}, "timeout": 10},
     )
@@ -125,6 +140,28 @@ class DriverStatement:
 
 
 _DRIVER_DIALECT = asyncpg_dialect()
+
+_M = TypeVar("_M")
+
+
+def detached(model: type[_M], values: Mapping[str, Any]) -> _M:
+    """`values` read through the attributes of a `model` row, without making an ORM instance.
+
+    For rows on a hot path that are only read (by renderers and event builders) and never join a session: an
+    ORM instance's bookkeeping (instance state, an attribute event per column) cost more than the rest of a
+    status report's own Python work (docs/performance.md, fix 24). Every mapped column reads as None unless
+    given, as on a transient instance; unlike one, it has no identity and no relationships.
+    """
+    row = _NONE_ROWS.get(model) or _NONE_ROWS.setdefault(model, _none_row(model))
+    return cast(_M, SimpleNamespace(**{**row, **values}))
+
+
+_NONE_ROWS: dict[type, dict[str, None]] = {}
+
+
+def _none_row(model: type) -> dict[str, None]:
+    mapper: Mapper[Any] = inspect(model)
+    return dict.fromkeys(attribute.key for attribute in mapper.column_attrs)
 
 
 @contextlib.asynccontextmanager

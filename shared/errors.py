@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -192,6 +193,18 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
             "The database is temporarily unreachable; retry shortly.",
             request,
             headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, PoolTimeout):
+        # Every pooled connection stayed busy for the pool's whole wait (settings.db_pool_timeout_seconds): the
+        # service is overloaded, not broken; nothing was written for this request.
+        log.warning("database pool exhausted", extra={"path": request.url.path})
+        return problem_response(
+            503,
+            "unavailable",
+            ServiceUnavailable.title,
+            "The service is busy; retry shortly.",
+            request,
+            headers={"Retry-After": "2"},
         )
     log.exception("unhandled error", extra={"path": request.url.path})
     return problem_response(

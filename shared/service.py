@@ -105,7 +105,13 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, cfg.log_level, cfg.log_json)
         app.state.token_verifier = TokenVerifier(cfg.auth)
-        engine = create_engine(cfg.database_url, pool_size=cfg.db_pool_size, application_name=spec.name)
+        engine = create_engine(
+            cfg.database_url,
+            pool_size=cfg.db_pool_size,
+            max_overflow=cfg.db_pool_overflow,
+            pool_timeout=cfg.db_pool_timeout_seconds,
+            application_name=spec.name,
+        )
         await assert_schema_current(engine, spec.name)
         producer = create_producer(cfg.kafka_bootstrap_servers, client_id=f"{spec.name}-producer")
         runtime = Runtime(

@@ -82,6 +82,10 @@ class ServiceSettings(BaseSettings):
     relay_min_interval_seconds: float = Field(0.02, ge=0, le=5)
     """Least time between two relay passes (a pass per commit cost the registry as much CPU as the request)."""
     db_pool_size: int = Field(10, ge=1, le=100)
+    db_pool_overflow: int = Field(0, ge=0, le=100)
+    """Connections opened beyond the pool under a burst and closed after; 0 = a burst waits for a pooled one."""
+    db_pool_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    """Longest a request waits for a pooled connection before it is answered 503 (busy, retry later)."""
     max_body_bytes: int = Field(1_048_576, ge=1024)
 
     auth: AuthSettings = Field(default_factory=AuthSettings)

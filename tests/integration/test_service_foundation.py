@@ -180,3 +180,23 @@ async def test_unknown_routes_and_oversized_bodies_are_problems(
     # Authentication comes first (shared.auth.first): without a token, neither is revealed — only 401.
     _assert_problem(await http.get("/v1/nothing-here"), 401)
     _assert_problem(await http.post("/v1/me", content=b"x" * (2 * 1024 * 1024)), 401)
+
+
+async def test_a_request_that_finds_every_pooled_connection_busy_is_503_then_served(
+    service_env: Stack, auth_settings: AuthSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool opens no connection beyond its size (shared.db.create_engine): a request that waits longer than the
+    pool's timeout is answered 503 with Retry-After (the service is busy, nothing was written), not 500."""
+    monkeypatch.setenv("REGISTRY_DB_POOL_SIZE", "1")
+    monkeypatch.setenv("REGISTRY_DB_POOL_TIMEOUT_SECONDS", "0.3")
+    monkeypatch.setenv("REGISTRY_RUN_WORKERS", "false")  # the relay would share the one connection
+    app = create_app("registry")
+    headers = {"Authorization": f"Bearer {mint_token(auth_settings, agency='SNN', scopes='registry:read')}"}
+    async with running(app) as http:
+        engine = app.state.runtime.engine
+        async with engine.connect() as held:  # the pool's only connection, busy
+            await held.exec_driver_sql("SELECT 1")
+            busy = await http.get("/v1/cooperatives", headers=headers)
+        _assert_problem(busy, 503)
+        assert busy.headers["retry-after"] == "2"
+        assert (await http.get("/v1/cooperatives", headers=headers)).status_code == 200

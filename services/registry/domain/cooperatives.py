@@ -35,7 +35,7 @@ from services.registry.events import publish
 from shared import tracing
 from shared.auth import Principal
 from shared.clock import Clock
-from shared.db import driver_connection
+from shared.db import detached, driver_connection
 from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from shared.messaging.outbox import Outbox
 from shared.pagination import decode_cursor, encode_cursor
@@ -371,7 +371,7 @@ class CooperativeService:
             "created_at": now,
             **{k: _stored(v) for k, v in data.model_dump().items()},
         }
-        report = StatusReport(**values)  # transient: written by the caller, read by the renderer and the event
+        report = detached(StatusReport, values)  # written by the caller, read by the renderer and the event
         current = report if previous is None or _is_newer(report, previous) else previous
         version = coop.version + 1
         bump = {

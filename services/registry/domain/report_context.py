@@ -28,7 +28,7 @@ from sqlalchemy.orm import aliased
 from services.registry.db.models import Cooperative, IdempotencyRecord, StatusReport
 from services.registry.domain.access import JURISDICTION, Jurisdiction, jurisdiction_params
 from services.registry.domain.idempotency import IdempotencyKey
-from shared.db import DriverStatement
+from shared.db import DriverStatement, detached
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,9 @@ class Replay:
 
 @dataclass(frozen=True)
 class ReportSnapshot:
-    """Everything a report needs, read in one statement without a lock: the cooperative (a transient row, as it
-    was at `cooperative.version`), the context, and the earlier outcome if the Idempotency-Key was used."""
+    """Everything a report needs, read in one statement without a lock: the cooperative (a detached row, as
+    it was at `cooperative.version`: `shared.db.detached`), the context, and the earlier outcome if the
+    Idempotency-Key was used."""
 
     cooperative: Cooperative
     context: ReportContext
@@ -187,12 +188,14 @@ async def read_snapshot(
         return None
     columns = list(row.values())
     n_coop, n_report = len(_COOP_KEYS), len(_REPORT_KEYS)
-    coop = Cooperative(**dict(zip(_COOP_KEYS, columns[:n_coop], strict=True)))
+    coop = detached(Cooperative, dict(zip(_COOP_KEYS, columns[:n_coop], strict=True)))
     agency_columns = columns[n_coop : n_coop + 4]
     report_columns = columns[n_coop + 4 : n_coop + 4 + n_report]
     top_revision, request_hash, status_code, body = columns[n_coop + 4 + n_report :]
     previous = (
-        StatusReport(**dict(zip(_REPORT_KEYS, report_columns, strict=True))) if report_columns[0] is not None else None
+        detached(StatusReport, dict(zip(_REPORT_KEYS, report_columns, strict=True)))
+        if report_columns[0] is not None
+        else None
     )
     context = ReportContext(on, Jurisdiction.of(agency_columns), previous, int(top_revision or 0))
     replay = Replay(request_hash, status_code, body) if request_hash is not None else None
