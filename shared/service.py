@@ -56,6 +56,11 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def wake_relay(self) -> None:
+        """Publish what this process just committed to the outbox now (its relay, if it runs one, is woken)."""
+        if self.relay is not None:
+            self.relay.wake()
+
     async def pause(self, seconds: float) -> bool:
         """Sleep between rounds of a worker loop; True when the service is stopping (leave the loop)."""
         try:

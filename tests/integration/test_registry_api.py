@@ -16,6 +16,7 @@ from services.registry.app import create_app
 from shared.db import asyncpg_dsn
 from shared.events import topics
 from shared.infra.stack import Stack
+from shared.messaging.outbox import notify_channel
 from tests.integration.apps import running
 from tests.integration.kafka_helpers import eventually, header, read_topic
 from tests.integration.registry_support import (
@@ -146,6 +147,46 @@ async def test_status_report_updates_latest_status_history_and_publishes(
     changes = (await api.get(f"/v1/cooperatives/{coop['id']}/history", headers=auth())).json()
     assert [c["action"] for c in changes] == ["status_reported"] * 3 + ["created"]
     assert changes[0]["actor_agency"] == "SNN"
+
+
+async def test_a_status_report_wakes_the_relay_of_its_own_process_without_notify(
+    service_env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay runs in the API process (the default): a status report wakes it directly, and the report's
+    statement sends no NOTIFY (its cost: services.registry.db.repositories.ReportIfUnchanged)."""
+    monkeypatch.setenv("REGISTRY_RELAY_POLL_SECONDS", "30")  # so only a wake explains a prompt publication
+    app = create_app(clock=clock())
+    async with running(app) as http:
+        registry = app.state.runtime.extras["registry"]
+        assert "pg_notify" not in registry.cooperatives._report_if_unchanged.statement.sql
+        coop = await create(http)
+        await events_for(service_env.bootstrap_servers, topics.COOPERATIVE_STATUS, coop["id"], 1)  # by NOTIFY
+        url = f"/v1/cooperatives/{coop['id']}/status-reports"
+        assert (await http.post(url, json=status_body(), headers=auth())).status_code == 201
+        started = asyncio.get_running_loop().time()
+        events = await events_for(service_env.bootstrap_servers, topics.COOPERATIVE_STATUS, coop["id"], 2)
+        assert asyncio.get_running_loop().time() - started < 20, "published by the 30 s poll, not by the wake"
+        assert max(e["version"] for e in events) == 2
+
+
+async def test_a_status_report_notifies_a_relay_that_runs_elsewhere(
+    service_env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API process without workers (`REGISTRY_RUN_WORKERS=false`) has no relay to wake: the report's
+    statement NOTIFYs the outbox channel, which the relay of the worker process listens on."""
+    monkeypatch.setenv("REGISTRY_RUN_WORKERS", "false")
+    app = create_app(clock=clock())
+    listener = await asyncpg.connect(asyncpg_dsn(service_env.database_url))
+    notified = asyncio.Event()
+    try:
+        async with running(app) as http:
+            coop = await create(http)
+            await listener.add_listener(notify_channel("registry"), lambda *_: notified.set())
+            url = f"/v1/cooperatives/{coop['id']}/status-reports"
+            assert (await http.post(url, json=status_body(), headers=auth())).status_code == 201
+            await asyncio.wait_for(notified.wait(), timeout=10)
+    finally:
+        await listener.close()
 
 
 @pytest.mark.parametrize(

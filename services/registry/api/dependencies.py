@@ -21,7 +21,13 @@ class Registry:
 def build_registry(runtime: Runtime) -> Registry:
     return Registry(
         runtime=runtime,
-        cooperatives=CooperativeService(runtime.engine, runtime.sessionmaker, runtime.outbox, runtime.clock),
+        cooperatives=CooperativeService(
+            runtime.engine,
+            runtime.sessionmaker,
+            runtime.outbox,
+            runtime.clock,
+            wake_relay=runtime.wake_relay if runtime.settings.run_workers else None,
+        ),
         submissions=SubmissionService(runtime.sessionmaker, runtime.outbox, runtime.clock),
     )
 

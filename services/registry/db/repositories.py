@@ -182,11 +182,12 @@ _REPORT_WITH_NEW_VERSION = _report_with_new_version()
 _IDEMPOTENCY_COLUMNS = ("agency", "key", "endpoint", "request_hash", "status_code", "response")
 
 
-def report_if_unchanged(outbox: Table, channel: str) -> Select[Any]:
+def report_if_unchanged(outbox: Table, channel: str | None) -> Select[Any]:
     """The whole of a status report as one statement, hence one transaction, with no lock held in between: *if*
     the cooperative is still at version `c_seen_version`, set its new version, insert the report, the audit row,
-    the Idempotency-Key's outcome (when `k_key` is not NULL) and the outbox row, and wake the relay. Returns one
-    row when it wrote, none when another writer got there first (then nothing is written).
+    the Idempotency-Key's outcome (when `k_key` is not NULL) and the outbox row, and wake the relay by NOTIFY on
+    `channel` (None: the caller wakes it, see `ReportIfUnchanged`). Returns one row when it wrote, none when
+    another writer got there first (then nothing is written).
 
     The UPDATE takes the row lock; if it has to wait for a concurrent writer, PostgreSQL re-checks the version on
     the row that writer committed, so a report read before that commit can never be written after it. Parameters:
@@ -216,15 +217,22 @@ def report_if_unchanged(outbox: Table, channel: str) -> Select[Any]:
     audit = once_bumped(changes, "a_").cte("audit")
     replay = once_bumped(_table(IdempotencyRecord), "k_", _IDEMPOTENCY_COLUMNS, only_with="key").cte("replay")
     staged = once_bumped(outbox, "o_", ROW_COLUMNS).returning(outbox.c.id).cte("staged")
+    if channel is None:
+        return select(staged.c.id).add_cte(report, audit, replay)
     notify = select(func.pg_notify(literal(channel), literal(""))).select_from(staged)
     return notify.add_cte(report, audit, replay)
 
 
 class ReportIfUnchanged:
-    """`report_if_unchanged`, compiled once for one outbox and run on a driver connection (`shared.db`)."""
+    """`report_if_unchanged`, compiled once for one outbox and run on a driver connection (`shared.db`).
 
-    def __init__(self, outbox: Table, channel: str) -> None:
-        self.statement = DriverStatement.of(report_if_unchanged(outbox, channel))
+    With `notify=False` the statement sends no NOTIFY: for a process whose own relay publishes the row and is
+    woken in process. A NOTIFY per report cost a third of the write path's throughput: PostgreSQL serialises
+    the commits of notifying transactions on one database-wide lock, and the relay's listener then took a
+    message per commit (docs/performance.md, fix 25)."""
+
+    def __init__(self, outbox: Table, channel: str, *, notify: bool = True) -> None:
+        self.statement = DriverStatement.of(report_if_unchanged(outbox, channel if notify else None))
 
     async def write(
         self,

@@ -105,14 +105,23 @@ class _ReportPlan:
 
 class CooperativeService:
     def __init__(
-        self, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock
+        self,
+        engine: AsyncEngine,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        clock: Clock,
+        *,
+        wake_relay: Callable[[], None] | None = None,
     ) -> None:
+        """`wake_relay`: how a status report wakes the relay of this process, which then publishes it; None when
+        the relay runs elsewhere (`run_workers=false`), and the report's statement sends a NOTIFY instead."""
         self.engine = engine
         self.sessionmaker = sessionmaker
         self.outbox = outbox
         self.clock = clock
+        self.wake_relay = wake_relay
         # Built and compiled once per outbox (its table and NOTIFY channel are part of the statement).
-        self._report_if_unchanged = ReportIfUnchanged(outbox.table, outbox.channel)
+        self._report_if_unchanged = ReportIfUnchanged(outbox.table, outbox.channel, notify=wake_relay is None)
 
     # -- reads ------------------------------------------------------------------------------------------
 
@@ -292,7 +301,11 @@ class CooperativeService:
                     raise
                 log.warning("status report lost a race on %s; redone under the lock", exc.constraint_name)
                 return None
-        return Outcome(201, body, replayed=False) if written else None
+        if not written:
+            return None
+        if self.wake_relay is not None:
+            self.wake_relay()
+        return Outcome(201, body, replayed=False)
 
     async def _report_locked(
         self,
