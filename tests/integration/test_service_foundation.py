@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import uuid
 from collections.abc import AsyncIterator
@@ -200,3 +201,12 @@ async def test_a_request_that_finds_every_pooled_connection_busy_is_503_then_ser
         _assert_problem(busy, 503)
         assert busy.headers["retry-after"] == "2"
         assert (await http.get("/v1/cooperatives", headers=headers)).status_code == 200
+
+
+async def test_start_up_objects_are_frozen_while_the_service_runs_and_released_after(service_env: Stack) -> None:
+    """shared.service tunes the collector once a service has started: what start-up built is out of the full
+    collections' reach and the youngest generation is collected less often; stopping gives it back."""
+    async with running(create_app("indicators")):
+        assert gc.get_freeze_count() > 10_000
+        assert gc.get_threshold()[0] == 5_000
+    assert gc.get_freeze_count() == 0
