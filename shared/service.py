@@ -13,6 +13,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -201,6 +202,7 @@ async def _start(runtime: Runtime) -> None:
         batch_size=cfg.relay_batch_size,
         poll_seconds=cfg.relay_poll_seconds,
         min_interval_seconds=cfg.relay_min_interval_seconds,
+        retention=timedelta(days=cfg.outbox_retention_days) if cfg.outbox_retention_days else None,
     )
     runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{spec.name}-relay"))
     if spec.handler_table is not None:

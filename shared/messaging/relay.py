@@ -16,11 +16,11 @@ import asyncio
 import logging
 import zlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import listen_forever
@@ -44,6 +44,8 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_seconds: float = 1.0,
         min_interval_seconds: float = 0.0,
+        retention: timedelta | None = None,
+        prune_every_seconds: float = 300.0,
     ) -> None:
         self.service = service
         self.table = table
@@ -53,6 +55,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.min_interval_seconds = min_interval_seconds
+        self.retention = retention  # None: published rows are kept for ever
+        self.prune_every_seconds = prune_every_seconds
         self.channel = notify_channel(table.schema or "public")
         self._lock_id = zlib.crc32(f"{table.schema}.{table.name}.relay".encode())
         # Built once (a pass runs per NOTIFY, i.e. per committed change at low rates: rebuilding its statements
@@ -68,6 +72,12 @@ class OutboxRelay:
         )
         self._mark = (
             update(table).where(table.c.id.in_(bindparam("ids", expanding=True))).values(published_at=bindparam("at"))
+        )
+        # The head of the table (lowest ids, through the primary key), and of it the rows published before the
+        # cutoff: the work is bounded by the limit whatever the table's size, even when nothing has expired.
+        head = select(table.c.id).order_by(table.c.id).limit(bindparam("limit"))
+        self._prune = delete(table).where(
+            table.c.id.in_(head), table.c.published_at.is_not(None), table.c.published_at < bindparam("cutoff")
         )
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -118,6 +128,32 @@ class OutboxRelay:
     async def _mark_sent(self, session: AsyncSession, ids: list[int]) -> None:
         await session.execute(self._mark, {"ids": ids, "at": datetime.now(UTC)})
 
+    # -- retention --------------------------------------------------------------------------------------
+
+    async def prune(self, older_than: timedelta, *, limit: int = 5_000) -> int:
+        """Delete up to `limit` rows published more than `older_than` ago, oldest first; returns how many.
+
+        A published row has done its job (the broker holds the event; the consumers' inboxes absorb any
+        re-publication): kept for ever, the table only grew. An unpublished row is never deleted, however old.
+        """
+        params = {"cutoff": datetime.now(UTC) - older_than, "limit": limit}
+        async with self.sessionmaker() as session, session.begin():
+            result = await session.execute(self._prune, params)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def _prune_if_due(self, last: float, now: float) -> float:
+        """Prune when `prune_every_seconds` have passed since `last`; returns when it last pruned. A failure is
+        logged and retried at the next interval: retention never stops publication."""
+        if self.retention is None or now - last < self.prune_every_seconds:
+            return last
+        try:
+            deleted = await self.prune(self.retention)
+            if deleted:
+                log.info("outbox: %d published row(s) past retention deleted", deleted)
+        except Exception:
+            log.warning("outbox retention pass failed; will retry", exc_info=True)
+        return now
+
     # -- the loop ---------------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -132,6 +168,7 @@ class OutboxRelay:
         )
         backoff = 0.5
         loop = asyncio.get_running_loop()
+        pruned_at = loop.time() - self.prune_every_seconds  # the first pass prunes
         try:
             while not self._stopping.is_set():
                 # At most one pass per `min_interval_seconds`: under a steady stream of commits each pass then
@@ -149,6 +186,7 @@ class OutboxRelay:
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue
+                pruned_at = await self._prune_if_due(pruned_at, loop.time())
                 await self._sleep(self.poll_seconds, wake=True)
                 left = self.min_interval_seconds - (loop.time() - started)
                 if left > 0:

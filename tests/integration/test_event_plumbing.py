@@ -12,12 +12,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from cloudevents.core.bindings import kafka as ce_kafka
-from sqlalchemy import BigInteger, Column, String, Table, func, select, text
+from sqlalchemy import BigInteger, Column, String, Table, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -202,6 +203,37 @@ async def test_each_outbox_row_is_published_exactly_once_per_relay_pass(plumbing
         assert parsed.get_type() == DEPOSIT_TYPE
         assert parsed.get_source() == "/htx-monitor/plumbing"
         assert parsed.get_subject() == record.key.decode() == parsed.get_data()["account"]
+
+
+async def test_retention_deletes_only_published_rows_past_it_oldest_first(plumbing: Plumbing) -> None:
+    """The relay's retention pass (`OutboxRelay.prune`): rows published before the cutoff go, oldest first and
+    at most `limit` per pass; a recent publication and an unpublished row stay, however old the latter."""
+    ids = [await plumbing.deposit_with_outbox(f"acct-{i}", 1) for i in range(6)]
+    relay = plumbing.relay()
+    assert await relay.publish_pending() == 6
+    table = plumbing.outbox.table
+    now = datetime.now(UTC)
+    async with plumbing.sessionmaker() as session, session.begin():
+        ages = {ids[0]: 10, ids[1]: 9, ids[2]: 8, ids[3]: 1}  # days since publication; ids[4] just now
+        for event_id, days in ages.items():
+            await session.execute(
+                update(table).where(table.c.event_id == event_id).values(published_at=now - timedelta(days=days))
+            )
+        await session.execute(update(table).where(table.c.event_id == ids[5]).values(published_at=None))
+        await session.execute(  # an old, never published row
+            update(table).where(table.c.event_id == ids[5]).values(occurred_at=now - timedelta(days=30))
+        )
+
+    async def remaining() -> list[str]:
+        async with plumbing.sessionmaker() as session:
+            return list((await session.scalars(select(table.c.event_id).order_by(table.c.id))).all())
+
+    assert await relay.prune(timedelta(days=7), limit=2) == 2  # the two oldest
+    assert await remaining() == ids[2:]
+    assert await relay.prune(timedelta(days=7)) == 1
+    assert await remaining() == ids[3:]
+    assert await relay.prune(timedelta(days=7)) == 0
+    assert await plumbing.unpublished() == 1
 
 
 async def test_a_rolled_back_change_publishes_nothing(plumbing: Plumbing) -> None:
@@ -413,3 +445,24 @@ async def test_two_consumers_split_partitions_and_hand_over_without_loss_or_doub
         if not first_task.done():
             await stop(first, first_task)
     assert await plumbing.balances() == expected
+
+
+async def test_the_running_relay_applies_its_retention(plumbing: Plumbing) -> None:
+    event_id = await plumbing.deposit_with_outbox("old", 1)
+    relay = plumbing.relay()
+    assert await relay.publish_pending() == 1
+    table = plumbing.outbox.table
+    async with plumbing.sessionmaker() as session, session.begin():
+        old = datetime.now(UTC) - timedelta(days=8)
+        await session.execute(update(table).where(table.c.event_id == event_id).values(published_at=old))
+    relay.retention = timedelta(days=7)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _gone(plumbing), within=10, what="the relay's first pass to prune")
+    finally:
+        relay.stop()
+        await task
+
+
+async def _gone(plumbing: Plumbing) -> bool:
+    return await plumbing.count(plumbing.outbox.table) == 0
