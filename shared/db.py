@@ -153,6 +153,8 @@ def detached(model: type[_M], values: Mapping[str, Any]) -> _M:
     given, as on a transient instance; unlike one, it has no identity and no relationships.
     """
     row = _NONE_ROWS.get(model) or _NONE_ROWS.setdefault(model, _none_row(model))
+    if not values.keys() <= row.keys():  # as the model's constructor would: a name that is not a column is a bug
+        raise TypeError(f"{model.__name__} has no column(s) {sorted(values.keys() - row.keys())}")
     return cast(_M, SimpleNamespace(**{**row, **values}))
 
 

@@ -137,7 +137,7 @@ def build_app(
             log.info("service started", extra={"port": cfg.port})
             yield
         finally:
-            gc.unfreeze()  # what this app held becomes collectable again (tests start many apps in one process)
+            _untune_garbage_collector()
             await _stop(runtime)
 
     app = FastAPI(
@@ -180,7 +180,15 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(_YOUNG_GENERATION_THRESHOLD, older, oldest)
 
 
+def _untune_garbage_collector() -> None:
+    """Back to CPython's defaults at shutdown (tests start many apps in one process)."""
+    gc.unfreeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(_DEFAULT_YOUNG_GENERATION_THRESHOLD, older, oldest)
+
+
 _YOUNG_GENERATION_THRESHOLD = 5_000
+_DEFAULT_YOUNG_GENERATION_THRESHOLD = gc.get_threshold()[0]
 
 
 async def _start(runtime: Runtime) -> None:

@@ -82,7 +82,7 @@ class ServiceSettings(BaseSettings):
     relay_min_interval_seconds: float = Field(0.02, ge=0, le=5)
     """Least time between two relay passes (a pass per commit cost the registry as much CPU as the request)."""
     outbox_retention_days: float = Field(7.0, ge=0, le=3650)
-    """Published outbox rows older than this are deleted by the relay (every 5 minutes, oldest first); 0 keeps
+    """Published outbox rows older than this are deleted by the relay (every minute, oldest first); 0 keeps
     them for ever. Unpublished rows are never deleted."""
     db_pool_size: int = Field(10, ge=1, le=100)
     db_pool_overflow: int = Field(0, ge=0, le=100)

@@ -30,6 +30,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import tracing
@@ -69,8 +70,9 @@ RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock: ret
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Errors that say "the infrastructure is unavailable" (or "try again"), not "this event is bad"."""
-    return database_unavailable(exc) or sqlstate_of(exc) in RETRYABLE_SQLSTATES
+    """Errors that say "the infrastructure is unavailable" (or "try again"), not "this event is bad": among
+    them a connection pool that stayed exhausted for its whole wait (the process is busy)."""
+    return database_unavailable(exc) or isinstance(exc, PoolTimeout) or sqlstate_of(exc) in RETRYABLE_SQLSTATES
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):

@@ -32,6 +32,11 @@ from shared.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED
 log = logging.getLogger(__name__)
 
 
+PRUNE_BATCH = 5_000  # rows per retention transaction
+PRUNE_BATCHES = 10  # most transactions per retention pass
+CONTENDED_RETRY_SECONDS = 0.05  # how soon a pass that met another replica's pass looks again
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -45,7 +50,7 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         min_interval_seconds: float = 0.0,
         retention: timedelta | None = None,
-        prune_every_seconds: float = 300.0,
+        prune_every_seconds: float = 60.0,
     ) -> None:
         self.service = service
         self.table = table
@@ -73,6 +78,10 @@ class OutboxRelay:
         self._mark = (
             update(table).where(table.c.id.in_(bindparam("ids", expanding=True))).values(published_at=bindparam("at"))
         )
+        # Asked only when a claim read nothing: the lock is re-entrant within the transaction, so False means
+        # another replica holds it (it is mid-pass).
+        self._holds_lock = select(func.pg_try_advisory_xact_lock(self._lock_id))
+        self.contended = False  # the last pass found another replica's pass under way
         # The head of the table (lowest ids, through the primary key), and of it the rows published before the
         # cutoff: the work is bounded by the limit whatever the table's size, even when nothing has expired.
         head = select(table.c.id).order_by(table.c.id).limit(bindparam("limit"))
@@ -87,6 +96,7 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish every unpublished row, batch by batch; returns how many were published."""
         total = 0
+        self.contended = False
         while True:
             published = await self._publish_batch()
             total += published
@@ -95,9 +105,12 @@ class OutboxRelay:
 
     async def _publish_batch(self) -> int:
         async with self.sessionmaker() as session, session.begin():
-            # Another replica holding the lock reads nothing here; it will drain our rows too.
+            # Another replica holding the lock reads nothing here. Its claim may have run before our rows
+            # committed, and a row whose writer woke only its own process's relay sends no NOTIFY: so a
+            # contended pass is retried shortly (`run`) instead of waiting for the next wake or poll.
             rows = (await session.execute(self._claim)).all()
             if not rows:
+                self.contended = not (await session.execute(self._holds_lock)).scalar()
                 return 0
             await self._send(rows)
             await self._mark_sent(session, [row.id for row in rows])
@@ -142,16 +155,23 @@ class OutboxRelay:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def _prune_if_due(self, last: float, now: float) -> float:
-        """Prune when `prune_every_seconds` have passed since `last`; returns when it last pruned. A failure is
-        logged and retried at the next interval: retention never stops publication."""
+        """Prune when `prune_every_seconds` have passed since `last`; returns when it last pruned. Batches of
+        `PRUNE_BATCH` follow each other while they come back full, up to `PRUNE_BATCHES` (so a pass can keep up
+        with ~800 new rows a second at the default interval without one long transaction). A failure is logged
+        and retried at the next interval: retention never stops publication."""
         if self.retention is None or now - last < self.prune_every_seconds:
             return last
+        deleted = 0
         try:
-            deleted = await self.prune(self.retention)
-            if deleted:
-                log.info("outbox: %d published row(s) past retention deleted", deleted)
+            for _ in range(PRUNE_BATCHES):
+                batch = await self.prune(self.retention, limit=PRUNE_BATCH)
+                deleted += batch
+                if batch < PRUNE_BATCH or self._stopping.is_set():
+                    break
         except Exception:
             log.warning("outbox retention pass failed; will retry", exc_info=True)
+        if deleted:
+            log.info("outbox: %d published row(s) past retention deleted", deleted)
         return now
 
     # -- the loop ---------------------------------------------------------------------------------------
@@ -187,6 +207,9 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 10.0)
                     continue
                 pruned_at = await self._prune_if_due(pruned_at, loop.time())
+                if self.contended:
+                    await self._sleep(max(self.min_interval_seconds, CONTENDED_RETRY_SECONDS))
+                    continue
                 await self._sleep(self.poll_seconds, wake=True)
                 left = self.min_interval_seconds - (loop.time() - started)
                 if left > 0:

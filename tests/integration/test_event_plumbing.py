@@ -236,6 +236,34 @@ async def test_retention_deletes_only_published_rows_past_it_oldest_first(plumbi
     assert await plumbing.unpublished() == 1
 
 
+async def test_a_pass_that_meets_another_replicas_pass_looks_again_soon(plumbing: Plumbing) -> None:
+    """With several replicas one relay publishes at a time (an advisory lock). A relay whose pass finds another
+    replica's under way looks again shortly instead of waiting for a wake or its poll: that replica's claim may
+    have run before this row committed, and a row whose writer woke only its own relay sends no NOTIFY."""
+    relay = plumbing.relay()
+    relay.listen_dsn, relay.poll_seconds = None, 30  # no NOTIFY and a long poll: only the retry can publish
+
+    async def contended() -> bool:
+        return relay.contended
+
+    async def published() -> bool:
+        return await plumbing.unpublished() == 0
+
+    task = asyncio.create_task(relay.run())
+    try:
+        async with plumbing.sessionmaker() as other, other.begin():  # the other replica, mid-pass
+            await other.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": relay._lock_id})
+            await plumbing.deposit_with_outbox("contended", 1)
+            relay.wake()
+            await eventually(contended, within=5, what="a pass to meet the other replica's")
+            await asyncio.sleep(0.3)
+            assert await plumbing.unpublished() == 1
+        await eventually(published, within=5, what="the retry to publish once the other pass ended")
+    finally:
+        relay.stop()
+        await task
+
+
 async def test_a_rolled_back_change_publishes_nothing(plumbing: Plumbing) -> None:
     class Boom(Exception):
         pass

@@ -180,6 +180,8 @@ async def test_a_status_report_notifies_a_relay_that_runs_elsewhere(
     notified = asyncio.Event()
     try:
         async with running(app) as http:
+            registry = app.state.runtime.extras["registry"]
+            assert "pg_notify" in registry.cooperatives._report_if_unchanged.statement.sql
             coop = await create(http)
             await listener.add_listener(notify_channel("registry"), lambda *_: notified.set())
             url = f"/v1/cooperatives/{coop['id']}/status-reports"

@@ -206,7 +206,9 @@ async def test_a_request_that_finds_every_pooled_connection_busy_is_503_then_ser
 async def test_start_up_objects_are_frozen_while_the_service_runs_and_released_after(service_env: Stack) -> None:
     """shared.service tunes the collector once a service has started: what start-up built is out of the full
     collections' reach and the youngest generation is collected less often; stopping gives it back."""
+    default = gc.get_threshold()[0]
     async with running(create_app("indicators")):
         assert gc.get_freeze_count() > 10_000
         assert gc.get_threshold()[0] == 5_000
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold()[0] == default

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shared.db import database_unavailable
 from shared.messaging.consumer import is_transient
@@ -27,3 +28,11 @@ def test_a_bad_statement_or_bug_is_not_unavailability() -> None:
     assert not database_unavailable(duplicate)
     assert not database_unavailable(ValueError("bug"))
     assert not is_transient(duplicate)
+
+
+def test_an_exhausted_pool_is_transient_for_a_consumer() -> None:
+    """Every pooled connection busy for the pool's whole wait: the process is overloaded, the event is fine (a
+    consumer retries it rather than dead-lettering it; the API answers 503, shared.errors)."""
+    exhausted = PoolTimeout("QueuePool limit of size 10 overflow 0 reached, connection timed out")
+    assert is_transient(exhausted)
+    assert not database_unavailable(exhausted)  # the API's 503 for it says "busy", not "database unreachable"

@@ -96,7 +96,7 @@ _RACE_CONSTRAINTS = frozenset({"pk_idempotency_keys", "uq_status_reports_coopera
 
 @dataclass(frozen=True)
 class _ReportPlan:
-    report: StatusReport  # transient, as it will be stored
+    report: StatusReport  # as it will be stored (a detached view, shared.db.detached)
     current: StatusReport  # the cooperative's latest report once this one is added: it, or a later-dated one
     values: dict[str, Any]  # the report's row
     bump: dict[str, Any]  # the cooperative's new version (repositories._NEW_VERSION_COLUMNS)
