@@ -143,7 +143,7 @@ class OutboxRelay:
 
     # -- retention --------------------------------------------------------------------------------------
 
-    async def prune(self, older_than: timedelta, *, limit: int = 5_000) -> int:
+    async def prune(self, older_than: timedelta, *, limit: int = PRUNE_BATCH) -> int:
         """Delete up to `limit` rows published more than `older_than` ago, oldest first; returns how many.
 
         A published row has done its job (the broker holds the event; the consumers' inboxes absorb any
@@ -164,7 +164,7 @@ class OutboxRelay:
         deleted = 0
         try:
             for _ in range(PRUNE_BATCHES):
-                batch = await self.prune(self.retention, limit=PRUNE_BATCH)
+                batch = await self.prune(self.retention)
                 deleted += batch
                 if batch < PRUNE_BATCH or self._stopping.is_set():
                     break
