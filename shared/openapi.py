@@ -17,6 +17,13 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
 _FASTAPI_VALIDATION_REF = "#/components/schemas/HTTPValidationError"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+API_PREFIX = "/v1"  # every operation under it needs a bearer token (enforced by `shared.auth.first`)
+BEARER = "HTTPBearer"
+BEARER_SCHEME: dict[str, Any] = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "JWT bearer token (`make token` mints one locally)",
+}
 _SELF_DOCUMENTED_TAGS = {"operations"}
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -70,13 +77,19 @@ def document_problems(app: FastAPI) -> None:
 
 
 def add_problem_responses(document: dict[str, Any]) -> dict[str, Any]:
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
     for path, item in document.get("paths", {}).items():
         for method in _METHODS:
             operation = item.get(method)
             if operation is None or _SELF_DOCUMENTED_TAGS & set(operation.get("tags", [])):
                 continue
+            if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+                # The bearer token is checked for the whole prefix before routing, not by a FastAPI security
+                # dependency per route (one dependency less to solve on every request: docs/performance.md).
+                operation["security"] = [{BEARER: []}]
+                components.setdefault("securitySchemes", {})[BEARER] = BEARER_SCHEME
             _document_operation(path, operation)
     if not _references(document, _FASTAPI_VALIDATION_REF):
         schemas.pop("HTTPValidationError", None)

@@ -35,6 +35,7 @@ from shared.messaging.kafka import create_producer, ensure_topics, kafka_reachab
 from shared.messaging.outbox import Outbox
 from shared.messaging.relay import OutboxRelay
 from shared.migrations import assert_schema_current
+from shared.openapi import API_PREFIX
 from shared.settings import ServiceSettings
 from shared.web import RequestContextMiddleware
 
@@ -156,9 +157,10 @@ def build_app(
         max_body_bytes=cfg.max_body_bytes,
         route_limits=spec.body_limits(cfg) if spec.body_limits else None,
     )
-    app.include_router(_operations_router(spec))
+    # FastAPI tries routes in order (each included router scans its own): the API first, as it takes the traffic.
     for router in spec.routers:
-        app.include_router(router, prefix="/v1")
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(_operations_router(spec))
     return app
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,9 +39,9 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-        traceparent = tracing.child_of(headers.get("traceparent"))
+        headers = _wanted_headers(scope)
+        request_id = headers.get(b"x-request-id", "")[:64] or secrets.token_hex(16)
+        traceparent = tracing.child_of(headers.get(b"traceparent"))
         rid_token = tracing.set_request_id(request_id)
         tp_token = tracing.set_traceparent(traceparent)
         started = time.perf_counter()
@@ -72,7 +72,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            declared = headers.get("content-length")
+            declared = headers.get(b"content-length")
             refusal = await authenticate(scope)  # authenticate first: before routing and before the body is read
             if refusal is not None:
                 await refuse(scope, receive, send_wrapper, refusal)
@@ -101,6 +101,18 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": _PROBLEM_413})
+
+
+_WANTED = frozenset({b"x-request-id", b"traceparent", b"content-length"})
+
+
+def _wanted_headers(scope: Scope) -> dict[bytes, str]:
+    """The few request headers the middleware reads (ASGI names are lower-case; the first of each counts)."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in _WANTED and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
 
 
 class _BodyTooLarge(HTTPException):

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
 
-from shared.auth.first import missing_token, verified_principal
+from shared.auth.first import bearer_token, missing_token, verified_principal
 from shared.auth.tokens import Principal
 from shared.errors import InsufficientScope
 
-# auto_error=False: we raise our own 401 problem document instead of FastAPI's plain 403.
-bearer = HTTPBearer(auto_error=False, description="JWT bearer token (`make token` mints one locally)")
-
 
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
-    # Declared through Security(), so OpenAPI shows every operation as bearer-protected.
-    async def dependency(
-        request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)
-    ) -> Principal:
-        if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+    # Only the request as parameter, not `Security(HTTPBearer())`: the middleware has already verified the token
+    # of every `/v1` request (`shared.auth.first`), and a security sub-dependency cost FastAPI a second dependency
+    # to solve on every request (docs/performance.md, fix 27). The OpenAPI document still declares the bearer
+    # scheme on every `/v1` operation (`shared.openapi`).
+    async def dependency(request: Request) -> Principal:
+        token = bearer_token(request.scope)
+        if token is None:
             raise missing_token()  # the same document the auth-first check sends (shared.auth.first)
-        principal = await verified_principal(request, credentials.credentials)  # verified once per request
+        principal = await verified_principal(request, token)  # verified once per request
         if not principal.has(scope):
             raise InsufficientScope(scope)
         request.state.principal = principal

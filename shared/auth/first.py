@@ -16,8 +16,8 @@ from starlette.types import Receive, Scope, Send
 
 from shared.auth.tokens import Principal, TokenVerifier
 from shared.errors import DomainError, Unauthorized, render_problem
+from shared.openapi import API_PREFIX
 
-API_PREFIX = "/v1"
 _VERIFIED = "verified_bearer"  # request state: (token, principal) once the token has been verified
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -74,6 +75,20 @@ async def test_health_readiness_metrics_and_asyncapi(client: tuple[str, httpx.As
         assert message["payload"]["$ref"].removeprefix("#/components/schemas/") in asyncapi["components"]["schemas"]
     openapi = (await http.get("/openapi.json")).json()
     assert openapi["openapi"].startswith("3.1")
+    # Every /v1 operation says it needs the bearer token (the middleware checks it for the whole prefix), and
+    # no operations endpoint does.
+    assert openapi["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "JWT bearer token (`make token` mints one locally)",
+    }
+    operations = [(path, op) for path, item in openapi["paths"].items() for op in item.values()]
+    assert any(path.startswith("/v1/") for path, _ in operations)
+    for path, operation in operations:
+        expected = [{"HTTPBearer": []}] if path.startswith("/v1/") else None
+        assert operation.get("security") == expected, path
+        if expected:
+            assert {"401", "403"} <= operation["responses"].keys(), path
 
 
 async def test_responses_carry_request_and_trace_ids(client: tuple[str, httpx.AsyncClient]) -> None:
@@ -82,6 +97,10 @@ async def test_responses_carry_request_and_trace_ids(client: tuple[str, httpx.As
     response = await http.get("/healthz", headers={"traceparent": parent, "x-request-id": "req-42"})
     assert response.headers["x-request-id"] == "req-42"
     assert response.headers["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
+    minted = [(await http.get("/healthz")).headers for _ in range(2)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", h["x-request-id"]) for h in minted)
+    assert minted[0]["x-request-id"] != minted[1]["x-request-id"]
+    assert minted[0]["traceparent"].split("-")[1] != minted[1]["traceparent"].split("-")[1]
 
 
 def _assert_problem(response: httpx.Response, status: int) -> dict[str, object]:

@@ -1,11 +1,13 @@
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import jwt
 import pytest
+from fastapi import Depends, FastAPI
 
-from shared.auth import TokenVerifier, mint_token
-from shared.errors import Unauthorized
+from shared.auth import Principal, TokenVerifier, mint_token, require_scope
+from shared.errors import Unauthorized, install_error_handlers
 from shared.settings import AuthSettings
 
 
@@ -71,3 +73,28 @@ async def test_a_remembered_token_still_expires_on_time(auth_settings: AuthSetti
     await asyncio.sleep(1.2)
     with pytest.raises(Unauthorized, match="expired"):
         await verifier.verify_async(token)
+
+
+async def test_require_scope_checks_the_token_itself_when_no_middleware_did(auth_settings: AuthSettings) -> None:
+    """The dependency reads the principal the auth-first middleware verified; without that middleware (an app
+    built otherwise) it still refuses a missing or non-bearer token (401) and a token without the scope (403)."""
+    app = FastAPI()
+    install_error_handlers(app)
+    app.state.token_verifier = TokenVerifier(auth_settings)
+
+    @app.get("/v1/thing")
+    async def thing(principal: Principal = Depends(require_scope("registry:write"))) -> dict[str, str]:
+        return {"agency": principal.agency}
+
+    writer = mint_token(auth_settings, agency="SNN", scopes="registry:read registry:write")
+    reader = mint_token(auth_settings, agency="SNN", scopes="registry:read")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        assert (await http.get("/v1/thing")).status_code == 401
+        assert (await http.get("/v1/thing", headers={"Authorization": f"Basic {writer}"})).status_code == 401
+        assert (await http.get("/v1/thing", headers={"Authorization": "Bearer not-a-jwt"})).status_code == 401
+        refused = await http.get("/v1/thing", headers={"Authorization": f"Bearer {reader}"})
+        assert refused.status_code == 403
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        allowed = await http.get("/v1/thing", headers={"Authorization": f"bearer {writer}"})
+        assert allowed.status_code == 200
+        assert allowed.json() == {"agency": "SNN"}

@@ -7,10 +7,11 @@ from fastapi import APIRouter
 from services.registry.api import cooperatives, reference, submissions, transfer
 from shared.identity import identity_router
 
+# FastAPI tries them in this order: the cooperatives first, as status reports are the system's hot path.
 routers: list[APIRouter] = [
-    identity_router("registry:read"),
-    reference.router,
     transfer.router,  # before cooperatives: `/cooperatives/export` is not a cooperative id
     cooperatives.router,
     submissions.router,
+    reference.router,
+    identity_router("registry:read"),
 ]
