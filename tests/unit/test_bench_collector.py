@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from bench.scenarios import Collector, _outcome
+from bench.workload import DISTRICTS
+from shared.events import topics
 
 
 def _arrive(collector: Collector, district: str, t: float, stage: str, data: dict[str, object]) -> None:
@@ -37,3 +41,25 @@ def test_an_acknowledged_alert_is_still_open() -> None:
     _arrive(collector, "923", 1.0, "alert", {"state": "acknowledged"})
     assert collector.first_after("923", 0.5, "alert", True) is None
     assert collector.first_after("923", 0.5, "alert", False) == 1.0
+
+
+def test_only_events_about_the_toggled_target_in_a_district_are_noted() -> None:
+    collector = Collector("127.0.0.1:9")
+    district = DISTRICTS[0]
+
+    def note(topic: str, data: dict[str, object], t: float) -> None:
+        collector.note(topic, json.dumps(data).encode(), t)
+
+    note(topics.INDICATOR_VALUES, {"indicator_code": "revenue_growth", "unit_code": district, "value": "1"}, 1.0)
+    note(topics.INDICATOR_VALUES, {"indicator_code": "model_count", "unit_code": "92", "value": "1.0000"}, 1.1)
+    note(topics.TARGET_STATUS, {"target_code": "II.1", "unit_code": district, "status": "missed"}, 1.2)
+    assert collector.arrivals == {}
+    note(topics.INDICATOR_VALUES, {"indicator_code": "model_count", "unit_code": district, "value": "1.0000"}, 2.0)
+    note(topics.TARGET_STATUS, {"target_code": "III.3.a", "unit_code": district, "status": "achieved"}, 2.1)
+    note(topics.ALERTS, {"target_code": "III.3.a", "unit_code": district, "state": "resolved"}, 2.2)
+    assert [(t, stage) for t, stage, _ in collector.arrivals[district]] == [
+        (2.0, "value"),
+        (2.1, "target_status"),
+        (2.2, "alert"),
+    ]
+    assert collector.first_after(district, 1.5, "alert", True) == 2.2
