@@ -84,9 +84,15 @@ class OutboxRelay:
         self.contended = False  # the last pass found another replica's pass under way
         # The head of the table (lowest ids, through the primary key), and of it the rows published before the
         # cutoff: the work is bounded by the limit whatever the table's size, even when nothing has expired.
+        # Under the relay's advisory lock, like a pass: two replicas deleting the same head at once could deadlock
+        # (each DELETE locks the rows it finds, in its own order). One that finds the lock held deletes nothing
+        # and tries again at its next interval.
         head = select(table.c.id).order_by(table.c.id).limit(bindparam("limit"))
         self._prune = delete(table).where(
-            table.c.id.in_(head), table.c.published_at.is_not(None), table.c.published_at < bindparam("cutoff")
+            got_lock,
+            table.c.id.in_(head),
+            table.c.published_at.is_not(None),
+            table.c.published_at < bindparam("cutoff"),
         )
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -144,7 +150,8 @@ class OutboxRelay:
     # -- retention --------------------------------------------------------------------------------------
 
     async def prune(self, older_than: timedelta, *, limit: int = PRUNE_BATCH) -> int:
-        """Delete up to `limit` rows published more than `older_than` ago, oldest first; returns how many.
+        """Delete up to `limit` rows published more than `older_than` ago, oldest first; returns how many (0 while
+        another replica's relay holds the lock).
 
         A published row has done its job (the broker holds the event; the consumers' inboxes absorb any
         re-publication): kept for ever, the table only grew. An unpublished row is never deleted, however old.

@@ -236,6 +236,25 @@ async def test_retention_deletes_only_published_rows_past_it_oldest_first(plumbi
     assert await plumbing.unpublished() == 1
 
 
+async def test_retention_leaves_the_table_to_another_replica_that_holds_the_lock(plumbing: Plumbing) -> None:
+    """Two replicas pruning the same head at once could deadlock: a prune that finds the relay's advisory lock
+    held (another replica mid-pass or mid-prune) deletes nothing; the next one, once the lock is free, does."""
+    ids = [await plumbing.deposit_with_outbox(f"aged-{i}", 1) for i in range(3)]
+    relay = plumbing.relay()
+    assert await relay.publish_pending() == 3
+    table = plumbing.outbox.table
+    async with plumbing.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(table).where(table.c.event_id.in_(ids)).values(published_at=datetime.now(UTC) - timedelta(days=10))
+        )
+    async with plumbing.sessionmaker() as other, other.begin():  # the other replica, mid-pass
+        await other.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": relay._lock_id})
+        assert await relay.prune(timedelta(days=7)) == 0
+    assert await relay.prune(timedelta(days=7)) == 3
+    async with plumbing.sessionmaker() as session:
+        assert (await session.scalars(select(table.c.event_id).where(table.c.event_id.in_(ids)))).all() == []
+
+
 async def test_a_pass_that_meets_another_replicas_pass_looks_again_soon(plumbing: Plumbing) -> None:
     """With several replicas one relay publishes at a time (an advisory lock). A relay whose pass finds another
     replica's under way looks again shortly instead of waiting for a wake or its poll: that replica's claim may
