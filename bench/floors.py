@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.http import closed_loop
+from bench.http import LoadResult, closed_loop
 from bench.util import free_port, latency_summary
 from shared.db import asyncpg_dsn
 from shared.messaging.kafka import ensure_topics
@@ -197,8 +197,7 @@ class BareApp:
             self.popen.terminate()
             self.popen.wait(timeout=15)
 
-    async def drive(self, body: dict[str, Any], *, concurrency: int, duration: float) -> dict[str, Any]:
-        result = await closed_loop(
+    async def drive(self, body: dict[str, Any], *, concurrency: int, duration: float) -> LoadResult:
+        return await closed_loop(
             self.url, lambda i: ("POST", "/insert", {"json": body}), concurrency=concurrency, duration=duration
         )
-        return result.summary()

@@ -29,6 +29,22 @@ class LoadResult:
     latencies: list[float]
     statuses: dict[int, int]
 
+    @staticmethod
+    def merged(results: list[LoadResult]) -> LoadResult:
+        """Several runs at one concurrency as one: their requests, errors and latencies over their summed time."""
+        statuses: dict[int, int] = {}
+        for result in results:
+            for status, count in result.statuses.items():
+                statuses[status] = statuses.get(status, 0) + count
+        return LoadResult(
+            results[0].concurrency,
+            sum(r.seconds for r in results),
+            sum(r.ok for r in results),
+            sum(r.errors for r in results),
+            [latency for r in results for latency in r.latencies],
+            statuses,
+        )
+
     def summary(self) -> dict[str, Any]:
         return {
             "concurrency": self.concurrency,

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import random
+import statistics
 import time
 import traceback
 import uuid
@@ -21,7 +22,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from bench import floors
-from bench.http import client_session, closed_loop
+from bench.http import LoadResult, client_session, closed_loop
 from bench.http import send as send_request
 from bench.profile import Profiler
 from bench.system import System, registration_code
@@ -43,50 +44,76 @@ from shared.events import topics
 
 
 async def write_path(
-    system: System, bare: floors.BareApp, *, concurrencies: list[int], duration: float, catch_up: float
+    system: System,
+    bare: floors.BareApp,
+    *,
+    concurrencies: list[int],
+    duration: float,
+    catch_up: float,
+    rounds: int = 3,
 ) -> list[dict[str, Any]]:
-    """POST status reports at each concurrency; the bare one-insert endpoint at the same concurrency first.
+    """POST status reports at each concurrency, against the bare one-insert endpoint at the same concurrency.
 
     Both run on the same quiet machine: the consumers (indicators, notifications) have caught up and are paused
-    for the two measurements, so the figure is the registry's own; they catch up afterwards (the catch-up time is
-    recorded)."""
+    for the measurements, so the figure is the registry's own; they catch up afterwards (the catch-up time is
+    recorded). The two endpoints take turns, `rounds` times, each for `duration` ÷ `rounds` seconds, the first
+    one alternating (bare, registry; registry, bare; …): a machine that speeds up or slows down during the
+    measurement (the broker's JIT, a checkpoint) then weighs on both sides alike. The ratio is the median of
+    the rounds' ratios; the req/s and latencies are over all rounds."""
     cooperatives = [c for ids in system.plain.values() for c in ids]
     rng = random.Random(7)
     bodies = [status_body(rng) for _ in range(500)]
-    rows = []
+
+    def request(i: int) -> tuple[str, str, dict[str, Any]]:
+        coop = cooperatives[i % len(cooperatives)]
+        return (
+            "POST",
+            f"/v1/cooperatives/{coop}/status-reports",
+            {"json": bodies[i % len(bodies)], "headers": system.auth},
+        )
+
+    async def registry(concurrency: int, seconds: float) -> LoadResult:
+        return await closed_loop(system.url("registry"), request, concurrency=concurrency, duration=seconds)
+
+    async def floor(concurrency: int, seconds: float) -> LoadResult:
+        return await bare.drive(bodies[0], concurrency=concurrency, duration=seconds)
+
+    rows: list[dict[str, Any]] = []
     await system.wait_drained(timeout=catch_up)
     for concurrency in concurrencies:
+        ours: list[LoadResult] = []
+        theirs: list[LoadResult] = []
         for name in ("indicators", "notifications"):
             system.procs[name].suspend()
         try:
-            floor = await bare.drive(bodies[0], concurrency=concurrency, duration=duration)
-
-            def request(i: int) -> tuple[str, str, dict[str, Any]]:
-                coop = cooperatives[i % len(cooperatives)]
-                return (
-                    "POST",
-                    f"/v1/cooperatives/{coop}/status-reports",
-                    {"json": bodies[i % len(bodies)], "headers": system.auth},
-                )
-
-            result = await closed_loop(system.url("registry"), request, concurrency=concurrency, duration=duration)
+            for turn in range(rounds):
+                sides = [(floor, theirs), (registry, ours)]
+                for drive, results in sides if turn % 2 == 0 else reversed(sides):
+                    results.append(await drive(concurrency, duration / rounds))
         finally:  # resumed even when a measurement fails, or the run would hang on their lag
             for name in ("indicators", "notifications"):
                 system.procs[name].resume()
         drained = await system.wait_drained(timeout=catch_up)
-        summary = result.summary()
+        per_round = [
+            _ratio(a.summary()["req_per_s"], b.summary()["req_per_s"]) for a, b in zip(ours, theirs, strict=True)
+        ]
+        known = [r for r in per_round if r is not None]
+        summary = LoadResult.merged(ours).summary()
+        floor_summary = LoadResult.merged(theirs).summary()
+        ratio = round(statistics.median(known), 3) if known else None
         rows.append(
             {
                 "concurrency": concurrency,
                 "registry": summary,
-                "bare_fastapi": floor,
-                "ratio": _ratio(summary["req_per_s"], floor["req_per_s"]),
+                "bare_fastapi": floor_summary,
+                "ratio": ratio,
+                "round_ratios": per_round,
                 "consumers_catch_up_s": None if drained is None else round(drained, 2),
             }
         )
         print(
             f"  write path c={concurrency}: registry {summary['req_per_s']} req/s (p99 {summary['p99_ms']} ms), "
-            f"bare {floor['req_per_s']} req/s → {rows[-1]['ratio']}",
+            f"bare {floor_summary['req_per_s']} req/s → {ratio} (median of rounds {per_round})",
             flush=True,
         )
     return rows
