@@ -286,7 +286,7 @@ class Collector:
 
     def note(self, topic: str, value: bytes, now: float) -> None:
         """Record one event's arrival if it is about a toggled target."""
-        # Most records are other indicators' values (~14 per report): skip them before decoding, so the bench
+        # Most records are other indicators' values (~8 per report at 50/s): skip them before decoding, so the bench
         # takes less of the CPU it shares with the system it measures.
         if self.MARKERS[topic] not in value:
             return
