@@ -64,6 +64,7 @@ class OutboxRelay:
         self.prune_every_seconds = prune_every_seconds
         self.channel = notify_channel(table.schema or "public")
         self._lock_id = zlib.crc32(f"{table.schema}.{table.name}.relay".encode())
+        self._prune_lock_id = zlib.crc32(f"{table.schema}.{table.name}.prune".encode())
         # Built once (a pass runs per NOTIFY, i.e. per committed change at low rates: rebuilding its statements
         # each time cost as much CPU as the request that woke it). The advisory lock is an uncorrelated
         # subquery, evaluated once before any row is read: without the lock the claim reads nothing.
@@ -84,12 +85,14 @@ class OutboxRelay:
         self.contended = False  # the last pass found another replica's pass under way
         # The head of the table (lowest ids, through the primary key), and of it the rows published before the
         # cutoff: the work is bounded by the limit whatever the table's size, even when nothing has expired.
-        # Under the relay's advisory lock, like a pass: two replicas deleting the same head at once could deadlock
-        # (each DELETE locks the rows it finds, in its own order). One that finds the lock held deletes nothing
-        # and tries again at its next interval.
+        # Under an advisory lock of its own: two replicas deleting the same head at once could deadlock (each
+        # DELETE locks the rows it finds, in its own order), so one that finds the lock held deletes nothing and
+        # tries again at its next interval. Not the publishing lock: passes touch only unpublished rows, a prune
+        # only published ones, and a prune of a minute's 50,000 rows must not hold up the other replica's passes.
+        got_prune_lock = select(func.pg_try_advisory_xact_lock(self._prune_lock_id)).scalar_subquery()
         head = select(table.c.id).order_by(table.c.id).limit(bindparam("limit"))
         self._prune = delete(table).where(
-            got_lock,
+            got_prune_lock,
             table.c.id.in_(head),
             table.c.published_at.is_not(None),
             table.c.published_at < bindparam("cutoff"),
@@ -151,7 +154,7 @@ class OutboxRelay:
 
     async def prune(self, older_than: timedelta, *, limit: int = PRUNE_BATCH) -> int:
         """Delete up to `limit` rows published more than `older_than` ago, oldest first; returns how many (0 while
-        another replica's relay holds the lock).
+        another replica is pruning).
 
         A published row has done its job (the broker holds the event; the consumers' inboxes absorb any
         re-publication): kept for ever, the table only grew. An unpublished row is never deleted, however old.
