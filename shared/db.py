@@ -204,6 +204,7 @@ async def listen_forever(dsn: str, channel: str, wake: asyncio.Event, *, what: s
     Reconnects after a database restart, and sets `wake` after each (re)connect so the caller catches up on
     whatever was committed while nobody listened. Callers keep a polling safety net for the gaps.
     """
+    failures = 0  # in a row: the first is logged with its traceback, the retries in one line each
     while True:
         conn: asyncpg.Connection | None = None
         try:
@@ -211,12 +212,17 @@ async def listen_forever(dsn: str, channel: str, wake: asyncio.Event, *, what: s
             conn = await asyncpg.connect(dsn, timeout=10)
             conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
             await conn.add_listener(channel, lambda *_: wake.set())
+            failures = 0
             wake.set()
             await lost.wait()
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.info("%s: LISTEN connection lost; reconnecting", what, exc_info=True)
+        except Exception as exc:
+            failures += 1
+            if failures == 1:
+                log.info("%s: LISTEN connection lost; reconnecting", what, exc_info=True)
+            else:
+                log.info("%s: LISTEN reconnect %d failed (%r); retrying", what, failures, exc)
         finally:
             if conn is not None and not conn.is_closed():
                 conn.terminate()  # no await: this also runs while the task is being cancelled

@@ -90,6 +90,8 @@ class ServiceSpec:
     handler_table: HandlerTable | None = None
     routers: Sequence[APIRouter] = ()
     on_startup: Sequence[Hook] = ()
+    on_shutdown: Sequence[Hook] = ()
+    """Run first at shutdown, before the workers are stopped (e.g. to end long-lived HTTP streams)."""
     workers: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
     body_limits: Callable[[ServiceSettings], dict[str, int]] | None = None
     """Per-path request body limits above the service's default (e.g. the file import)."""
@@ -241,6 +243,11 @@ async def _start(runtime: Runtime) -> None:
 
 async def _stop(runtime: Runtime) -> None:
     runtime.stopping.set()
+    for hook in runtime.spec.on_shutdown:
+        try:
+            await asyncio.wait_for(hook(runtime), timeout=10)
+        except Exception:  # one failing hook must not keep the rest of the shutdown from running
+            log.warning("shutdown hook %s failed", getattr(hook, "__name__", hook), exc_info=True)
     if runtime.relay is not None:
         runtime.relay.stop()
     for consumer in runtime.consumers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.notifications.api import routers
+from services.notifications.api.stream import close_stream
 from services.notifications.db.models import inbox, metadata, outbox
 from services.notifications.events.handlers import CONSUMES, handler_table
 from services.notifications.settings import NotificationsSettings
@@ -32,6 +33,7 @@ SPEC = ServiceSpec(
         run_deliveries,
         schedule_periodically,
     ],
+    on_shutdown=[close_stream],
 )
 
 

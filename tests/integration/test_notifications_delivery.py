@@ -22,6 +22,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from services.notifications.api.stream import hub_of
 from services.notifications.app import create_app
 from services.notifications.db.models import Delivery, InboxMessage, StreamEvent
 from services.notifications.domain.stream import events_after, sequence_pending
@@ -267,6 +268,20 @@ async def test_stream_live_resume_isolation_and_limit(isolated_env: dict[str, st
                 assert int(got[0].id) > int(event.id) and int(got[1].id) > int(got[0].id)
                 live = await raise_alert(runtime, "UBND-926", NOW + timedelta(minutes=4))
                 assert (await resumed.next()).data["alert_id"] == str(live.id)
+
+
+async def test_shutdown_ends_open_streams_and_stops_the_stream_reader(isolated_env: dict[str, str]) -> None:
+    """Left running, the hub's reader outlived the service, and its LISTEN connection retried every second
+    against a database that was gone (seen across tests, which share one event loop)."""
+    async with started() as service:
+        hub = hub_of(service.runtime)
+        subscriber = await hub.subscribe("UBND-926", sees_all=False, only=None)
+        reader = hub._task
+        assert reader is not None and not reader.done()
+    assert reader.done()
+    assert subscriber.closed and subscriber.queue.get_nowait() is None  # its stream ends; the client resumes
+    assert hub.connections("UBND-926") == 0
+    assert "stream_hub" not in service.runtime.extras
 
 
 async def test_stream_connection_limit_and_auth(isolated_env: dict[str, str]) -> None:

@@ -50,6 +50,13 @@ def hub_of(runtime: Runtime) -> StreamHub:
     return hub
 
 
+async def close_stream(runtime: Runtime) -> None:
+    """Shutdown hook: end the open streams and stop the hub's reader (`StreamHub.close`)."""
+    hub = runtime.extras.pop("stream_hub", None)
+    if isinstance(hub, StreamHub):
+        await hub.close()
+
+
 @router.get(
     "/stream",
     summary="Luồng sự kiện cảnh báo (server-sent events)",

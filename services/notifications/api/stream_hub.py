@@ -109,6 +109,19 @@ class StreamHub:
             self._task.cancel()  # nobody listens: release the LISTEN connection
             self._task = None
 
+    async def close(self) -> None:
+        """At shutdown: end every open stream (its client reconnects, to another replica or later, with
+        Last-Event-ID) and stop reading. Left running, the reader would outlive the service and its LISTEN
+        connection would retry for ever against a database that may be gone."""
+        for subscriber in list(self._subscribers):
+            _end(subscriber)
+        self._subscribers.clear()
+        self._per_agency.clear()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     def connections(self, agency_code: str) -> int:
         return self._per_agency[agency_code]
 
@@ -160,13 +173,17 @@ class StreamHub:
             try:
                 subscriber.queue.put_nowait(event)
             except asyncio.QueueFull:
-                # Close it without dropping anything it was told: empty the queue (none of it was sent yet), end
-                # the connection, and let the client resume from the last id it really received.
                 log.info("stream subscriber too slow; closing it", extra={"agency": subscriber.agency_code})
-                while not subscriber.queue.empty():
-                    subscriber.queue.get_nowait()
-                subscriber.queue.put_nowait(None)
-                subscriber.closed = True
+                _end(subscriber)
 
     async def _listen(self) -> None:
         await listen_forever(self.listen_dsn, STREAM_CHANNEL, self._wake, what="notifications stream")
+
+
+def _end(subscriber: Subscriber) -> None:
+    """End a subscriber's stream without dropping anything it was told: empty its queue (none of it was sent
+    yet) and leave the end marker, so the client resumes from the last id it really received."""
+    while not subscriber.queue.empty():
+        subscriber.queue.get_nowait()
+    subscriber.queue.put_nowait(None)
+    subscriber.closed = True
