@@ -36,7 +36,7 @@ QUICK: dict[str, Any] = {
     "latency_samples": 100,
     "pg_seconds": 2.0,
     "concurrencies": [1, 8, 32],
-    "write_seconds": 3.0,
+    "write_seconds": 4.0,  # per side, in 4 rounds
     "drain_events": 1000,
     "drain_events_notifications": 300,
     "rates": [50, 200],
@@ -53,7 +53,7 @@ FULL: dict[str, Any] = {
     "latency_samples": 300,
     "pg_seconds": 5.0,
     "concurrencies": [1, 4, 16, 64],
-    "write_seconds": 6.0,
+    "write_seconds": 8.0,  # per side, in 4 rounds
     "drain_events": 4000,
     "drain_events_notifications": 3000,
     "rates": [50, 200, 500],

@@ -50,16 +50,18 @@ async def write_path(
     concurrencies: list[int],
     duration: float,
     catch_up: float,
-    rounds: int = 3,
+    rounds: int = 4,
 ) -> list[dict[str, Any]]:
     """POST status reports at each concurrency, against the bare one-insert endpoint at the same concurrency.
 
     Both run on the same quiet machine: the consumers (indicators, notifications) have caught up and are paused
     for the measurements, so the figure is the registry's own; they catch up afterwards (the catch-up time is
     recorded). The two endpoints take turns, `rounds` times, each for `duration` ÷ `rounds` seconds, the first
-    one alternating (bare, registry; registry, bare; …): a machine that speeds up or slows down during the
-    measurement (the broker's JIT, a checkpoint) then weighs on both sides alike. The ratio is the median of
-    the rounds' ratios; the req/s and latencies are over all rounds."""
+    one alternating (bare, registry; registry, bare; …; an even number of rounds puts each side first equally
+    often): a machine that speeds up or slows down during the measurement (the broker's JIT, a checkpoint)
+    then weighs on both sides alike. After the registry's turn its relay finishes publishing before the bare
+    endpoint's begins. The ratio is the median of the rounds' ratios (`paired_ratio`); the req/s and
+    latencies are over all rounds."""
     cooperatives = [c for ids in system.plain.values() for c in ids]
     rng = random.Random(7)
     bodies = [status_body(rng) for _ in range(500)]
@@ -90,17 +92,15 @@ async def write_path(
                 sides = [(floor, theirs), (registry, ours)]
                 for drive, results in sides if turn % 2 == 0 else reversed(sides):
                     results.append(await drive(concurrency, duration / rounds))
+                    if drive is registry:
+                        await system.wait_published("registry")
         finally:  # resumed even when a measurement fails, or the run would hang on their lag
             for name in ("indicators", "notifications"):
                 system.procs[name].resume()
         drained = await system.wait_drained(timeout=catch_up)
-        per_round = [
-            _ratio(a.summary()["req_per_s"], b.summary()["req_per_s"]) for a, b in zip(ours, theirs, strict=True)
-        ]
-        known = [r for r in per_round if r is not None]
+        ratio, per_round = paired_ratio(ours, theirs)
         summary = LoadResult.merged(ours).summary()
         floor_summary = LoadResult.merged(theirs).summary()
-        ratio = round(statistics.median(known), 3) if known else None
         rows.append(
             {
                 "concurrency": concurrency,
@@ -117,6 +117,19 @@ async def write_path(
             flush=True,
         )
     return rows
+
+
+def paired_ratio(ours: list[LoadResult], floors: list[LoadResult]) -> tuple[float | None, list[float | None]]:
+    """The median of the rounds' ratios, and each round's. A round in which the registry served nothing counts
+    as 0, not as unknown; a round without a floor leaves the whole figure unknown (None)."""
+    per_round: list[float | None] = []
+    for result, floor in zip(ours, floors, strict=True):
+        floor_rate = floor.summary()["req_per_s"]
+        per_round.append(round((result.summary()["req_per_s"] or 0.0) / floor_rate, 3) if floor_rate else None)
+    known = [r for r in per_round if r is not None]
+    if not known or len(known) < len(per_round):
+        return None, per_round
+    return round(statistics.median(known), 3), per_round
 
 
 def _ratio(value: float | None, floor: float | None) -> float | None:

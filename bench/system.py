@@ -96,6 +96,16 @@ class System:
         )
         return int(await self.sql(f"SELECT {unpublished}")) == 0
 
+    async def wait_published(self, service: str, timeout: float = 10.0) -> bool:
+        """Whether `service`'s outbox held no unpublished row (its relay had caught up) within `timeout` s."""
+        deadline = time.perf_counter() + timeout
+        query = f"SELECT count(*) FROM {service}.outbox WHERE published_at IS NULL"
+        while int(await self.sql(query)):
+            if time.perf_counter() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
     async def sql(self, query: str, *args: Any) -> Any:
         conn = await asyncpg.connect(asyncpg_dsn(self.database_url))
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench.http import LoadResult
 from bench.report import targets
+from bench.scenarios import paired_ratio
 
 
 def test_runs_at_one_concurrency_merge_into_one() -> None:
@@ -31,3 +32,26 @@ def test_the_target_row_shows_the_median_and_every_round() -> None:
     assert target["measured"] == "41.0 % (median of rounds 45.0 % / 39.0 % / 41.0 %; all rounds 410.0 / 1000.0 req/s)"
     [below] = targets({"write_path": [{**row, "ratio": 0.39}]})
     assert below["pass"] is False
+
+
+def _run(rate: float) -> LoadResult:
+    ok = int(rate * 2)
+    return LoadResult(4, 2.0, ok, 0, [0.01] * ok, {201: ok} if ok else {})
+
+
+def test_the_ratio_is_the_median_of_the_rounds() -> None:
+    ratio, rounds = paired_ratio([_run(400), _run(300), _run(450), _run(420)], [_run(1000)] * 4)
+    assert rounds == [0.4, 0.3, 0.45, 0.42]
+    assert ratio == 0.41  # the mean of the middle two
+
+
+def test_a_round_in_which_the_registry_served_nothing_counts_as_zero() -> None:
+    ratio, rounds = paired_ratio([_run(0), _run(420), _run(430), _run(0)], [_run(1000)] * 4)
+    assert rounds == [0.0, 0.42, 0.43, 0.0]
+    assert ratio == 0.21  # not 0.425: a failing round is a data point, not a missing one
+
+
+def test_a_round_without_a_floor_leaves_the_figure_unknown() -> None:
+    ratio, rounds = paired_ratio([_run(400)] * 4, [_run(1000), _run(0), _run(1000), _run(1000)])
+    assert rounds == [0.4, None, 0.4, 0.4]
+    assert ratio is None
