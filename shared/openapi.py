@@ -1,4 +1,8 @@
-"""What every service's OpenAPI document says about errors: one RFC 9457 problem schema, on every operation.
+"""What every service's OpenAPI document says about errors and authentication.
+
+Errors: one RFC 9457 problem schema, on every operation. Authentication: every operation under ``/v1`` needs a
+bearer token (the middleware checks it for the whole prefix before routing: ``shared.auth.first``), so every
+one of them carries the ``HTTPBearer`` requirement, with its 401/403 responses.
 
 FastAPI documents the success response of each route; the problem documents the error handlers render
 (``shared.errors``) are the same for every service, so they are documented here once, when the document is

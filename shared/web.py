@@ -76,7 +76,7 @@ class RequestContextMiddleware:
             refusal = await authenticate(scope)  # authenticate first: before routing and before the body is read
             if refusal is not None:
                 await refuse(scope, receive, send_wrapper, refusal)
-            elif declared and declared.isdigit() and int(declared) > limit:
+            elif declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
                 await self._reject_too_large(send_wrapper)
             else:
                 await self.app(scope, limited_receive, send_wrapper)

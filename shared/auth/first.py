@@ -31,7 +31,8 @@ def is_api(scope: Scope) -> bool:
 
 
 def bearer_token(scope: Scope) -> str | None:
-    """The token of `Authorization: Bearer <token>`, as HTTPBearer reads it (the first header counts)."""
+    """The token of `Authorization: Bearer <token>` (the first such header counts; the scheme is case-insensitive,
+    and the token is what follows the first space, as sent)."""
     for name, value in scope["headers"]:
         if name == b"authorization":  # ASGI header names are lower-case
             scheme, _, credentials = value.decode("latin-1").partition(" ")
