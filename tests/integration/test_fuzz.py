@@ -1,7 +1,8 @@
 """Schemathesis against each service's own OpenAPI document: zero failures, with a token and without one.
 
-Each service runs in-process under uvicorn on a loopback port (its real lifespan: schema check, Kafka producer,
-relay, consumers) against the harness's PostgreSQL and Kafka, in a database and topic namespace of its own.
+Each service runs as deployed, `python -m services.<name>` on a loopback port (its real lifespan: schema check,
+Kafka producer, relay, consumers), against the harness's PostgreSQL and Kafka, in a database and topic namespace
+of its own.
 The registry runs in every test so the reference data it seeds at start-up (units, agencies) exists and reaches
 the other services over Kafka, as in production.
 
@@ -17,24 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
-from fastapi import FastAPI
 from schemathesis.engine import events
 from schemathesis.engine.statistic import Statistic
 
-from services.indicators.app import create_app as indicators_app
-from services.notifications.app import create_app as notifications_app
-from services.registry.app import create_app as registry_app
 from shared.auth import mint_token
 from shared.settings import AuthSettings
 from tests.conftest import report
@@ -114,27 +113,40 @@ API_PREFIX = "/v1/"
 
 
 @contextlib.contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread with its own event loop."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+def serving(service: str, logs: Path) -> Iterator[str]:
+    """`python -m services.<service>` on a free loopback port, as deployed, with this test's environment.
+
+    A process of its own, not a thread of the test's: on Python 3.11 formatting a traceback runs `ast.parse`
+    (for the caret lines), and so does hypothesis inside schemathesis; the interpreter's AST recursion counter is
+    shared by threads, and one run failed with "AST constructor recursion depth mismatch" when a service thread
+    logged a traceback at the wrong moment."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    prefix = service.upper()
+    env = {**os.environ, f"{prefix}_PORT": str(port), f"{prefix}_HOST": "127.0.0.1"}
+    log_path = logs / f"{service}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", f"services.{service}"], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the app did not start")
-        time.sleep(0.1)
     try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-4000:]
+                raise RuntimeError(f"{service} did not become ready:\n{tail}")
+            time.sleep(0.2)
         yield base
     finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 @dataclass
@@ -217,17 +229,6 @@ def run_schemathesis(base: str, headers: dict[str, str], *, phases: list[str] | 
     return outcome
 
 
-async def _wait_for_reference(base: str, token: str, path: str) -> None:
-    """The other services learn units/agencies from the registry's events; wait until they have."""
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
-        for _ in range(300):
-            response = await client.get(path)
-            if response.status_code == 200 and response.json():
-                return
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"{path} stayed empty")
-
-
 def _refused_for_no_token(status: int, content_type: str, challenge: str, body: Any) -> bool:
     return (
         status == 401
@@ -238,20 +239,16 @@ def _refused_for_no_token(status: int, content_type: str, challenge: str, body: 
     )
 
 
-SERVICES = {
-    "registry": registry_app,
-    "indicators": indicators_app,
-    "notifications": notifications_app,
-}
+SERVICES = ("registry", "indicators", "notifications")
 
 
-@pytest.mark.parametrize("service", list(SERVICES))
+@pytest.mark.parametrize("service", SERVICES)
 @pytest.mark.timeout(600)
-async def test_fuzz(service: str, isolated_env: dict[str, str], auth_settings: AuthSettings) -> None:
+async def test_fuzz(service: str, isolated_env: dict[str, str], auth_settings: AuthSettings, tmp_path: Path) -> None:
     token = mint_token(auth_settings, agency="SNN", scopes=ALL_SCOPES)
     with contextlib.ExitStack() as stack:
-        registry_base = stack.enter_context(serving(registry_app()))
-        base = registry_base if service == "registry" else stack.enter_context(serving(SERVICES[service]()))
+        registry_base = stack.enter_context(serving("registry", tmp_path))
+        base = registry_base if service == "registry" else stack.enter_context(serving(service, tmp_path))
         with_token = await asyncio.to_thread(run_schemathesis, base, {"Authorization": f"Bearer {token}"})
         without = await asyncio.to_thread(run_schemathesis, base, {}, phases=["examples", "fuzzing"])
 
