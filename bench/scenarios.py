@@ -126,10 +126,9 @@ def paired_ratio(ours: list[LoadResult], floors: list[LoadResult]) -> tuple[floa
     for result, floor in zip(ours, floors, strict=True):
         floor_rate = floor.summary()["req_per_s"]
         per_round.append(round((result.summary()["req_per_s"] or 0.0) / floor_rate, 3) if floor_rate else None)
-    known = [r for r in per_round if r is not None]
-    if not known or len(known) < len(per_round):
+    if not per_round or None in per_round:
         return None, per_round
-    return round(statistics.median(known), 3), per_round
+    return round(statistics.median(r for r in per_round if r is not None), 3), per_round
 
 
 def _ratio(value: float | None, floor: float | None) -> float | None:
@@ -248,8 +247,12 @@ class Collector:
     """Reads the output topics from their end and notes when events about the toggled targets arrive."""
 
     WATCH = (topics.INDICATOR_VALUES, topics.TARGET_STATUS, topics.ALERTS)
-    # A record about the toggled target contains this text (a cheap filter; the decoded field decides).
-    MARKERS = {topics.INDICATOR_VALUES: b"model_count", topics.TARGET_STATUS: b"III.3.a", topics.ALERTS: b"III.3.a"}
+    # Per topic: the field naming what an event is about, the toggled target's code in it, and the stage noted.
+    STAGES = {
+        topics.INDICATOR_VALUES: ("indicator_code", "model_count", "value"),
+        topics.TARGET_STATUS: ("target_code", "III.3.a", "target_status"),
+        topics.ALERTS: ("target_code", "III.3.a", "alert"),
+    }
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
@@ -299,20 +302,14 @@ class Collector:
 
     def note(self, topic: str, value: bytes, now: float) -> None:
         """Record one event's arrival if it is about a toggled target."""
-        # Most records are other indicators' values (~8 per report at 50/s): skip them before decoding, so the bench
-        # takes less of the CPU it shares with the system it measures.
-        if self.MARKERS[topic] not in value:
+        field, code, stage = self.STAGES[topic]
+        # Most records are other indicators' values (~8 per report at 50/s): a record without the code is skipped
+        # before decoding, so the bench takes less of the CPU it shares with the system it measures.
+        if code.encode() not in value:
             return
         data = json.loads(value)
-        stage = None
-        if topic == topics.INDICATOR_VALUES and data.get("indicator_code") == "model_count":
-            stage = "value"
-        elif topic == topics.TARGET_STATUS and data.get("target_code") == "III.3.a":
-            stage = "target_status"
-        elif topic == topics.ALERTS and data.get("target_code") == "III.3.a":
-            stage = "alert"
         unit = data.get("unit_code")
-        if stage and unit in DISTRICTS:
+        if data.get(field) == code and unit in DISTRICTS:
             self.arrivals.setdefault(unit, []).append((now, stage, _outcome(stage, data)))
 
     def first_after(self, district: str, t0: float, stage: str, model: bool) -> float | None:
