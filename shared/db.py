@@ -20,6 +20,8 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from shared import jsoncodec
+
 log = logging.getLogger(__name__)
 
 # Class 08 (connection exception) and 57P01-03 (admin/crash shutdown, "the database system is starting up /
@@ -91,6 +93,8 @@ def create_engine(
         pool_timeout=pool_timeout,
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": application_name}, "timeout": 10},
+        json_serializer=jsoncodec.dumps_text,  # JSON columns, both ways (shared.jsoncodec says why)
+        json_deserializer=jsoncodec.loads,
     )
     # A PostgreSQL restart leaves dead connections in the pool: each is replaced when it is checked out.
     event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)

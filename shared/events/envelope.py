@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import jsoncodec
+
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 SOURCE_PREFIX = "/htx-monitor/"
@@ -58,7 +60,7 @@ def to_headers(event: CloudEvent) -> Headers:
 
 
 def encode_data(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return jsoncodec.dumps(data)
 
 
 def from_record(headers: Sequence[tuple[str, bytes]] | None, value: bytes | None) -> CloudEvent:
@@ -84,8 +86,8 @@ def from_record(headers: Sequence[tuple[str, bytes]] | None, value: bytes | None
     if value is None:
         raise MalformedEvent("record has no value (data)")
     try:
-        data = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = jsoncodec.loads(value)
+    except json.JSONDecodeError as exc:  # invalid UTF-8 included
         raise MalformedEvent(f"data is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise MalformedEvent("data must be a JSON object")

@@ -6,7 +6,6 @@ import uuid
 from datetime import date, timedelta
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +17,7 @@ from services.notifications.domain.calendar import DUE, MET, MET_LATE, OVERDUE, 
 from services.notifications.domain.requests import RequestInput, create_request
 from services.notifications.settings import settings_of
 from shared.auth import Principal, require_scope
+from shared.jsoncodec import JSONBody
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from shared.service import Runtime, get_runtime
 from shared.text import AGENCY_CODE, NO_CONTROL_CHARACTERS
@@ -133,7 +133,7 @@ async def create_report_request(
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=8, max_length=200),
     runtime: Runtime = Depends(get_runtime),
     principal: Principal = Depends(require_scope(WRITE)),
-) -> JSONResponse:
+) -> JSONBody:
     settings = settings_of(runtime)
     today, now = runtime.clock.today(), runtime.clock.now()
     async with runtime.sessionmaker() as session, session.begin():
@@ -160,4 +160,4 @@ async def create_report_request(
             deadlines=await render_deadlines(session, created.deadlines, today, max(settings.reminder_days)),
         )
     headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
-    return JSONResponse(body.model_dump(mode="json"), status_code=201, headers=headers)
+    return JSONBody(body.model_dump(mode="json"), status_code=201, headers=headers)

@@ -6,7 +6,6 @@ import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
-from fastapi.responses import JSONResponse
 
 from services.registry.api.dependencies import Registry, get_registry
 from services.registry.api.schemas import (
@@ -22,6 +21,7 @@ from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate
 from shared.auth import Principal, require_scope
 from shared.errors import PreconditionRequired
 from shared.events.contracts import Classification, LegalStatus, Sector
+from shared.jsoncodec import JSONBody
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 
 router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
@@ -49,11 +49,11 @@ Sort = Literal[
 ]
 
 
-def _respond(outcome: Outcome, location: str | None = None) -> JSONResponse:
+def _respond(outcome: Outcome, location: str | None = None) -> JSONBody:
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     if location:
         headers["Location"] = location
-    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+    return JSONBody(outcome.body, status_code=outcome.status_code, headers=headers)
 
 
 @router.get("", response_model=Page[CooperativeOut], summary="Danh sách HTX (list cooperatives)", responses=PROBLEMS)
@@ -110,7 +110,7 @@ async def create_cooperative(
     idempotency_key: str | None = IdempotencyHeader,
     registry: Registry = Depends(get_registry),
     principal: Principal = Depends(WRITE),
-) -> JSONResponse:
+) -> JSONBody:
     idem = IdempotencyKey.of(principal.agency, idempotency_key, "POST /cooperatives", data.model_dump(mode="json"))
     outcome = await registry.cooperatives.create(principal, data, idem, render_cooperative)
     response = _respond(outcome, location=f"/v1/cooperatives/{outcome.body['id']}")
@@ -142,11 +142,11 @@ async def update_cooperative(
     if_match: str | None = Header(None, alias="If-Match", description="The ETag from your last GET"),
     registry: Registry = Depends(get_registry),
     principal: Principal = Depends(WRITE),
-) -> JSONResponse:
+) -> JSONBody:
     if not if_match:
         raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
     body = await registry.cooperatives.update(principal, cooperative_id, if_match, data, render_cooperative)
-    return JSONResponse(body, headers={"ETag": etag(body["id"], body["version"])})
+    return JSONBody(body, headers={"ETag": etag(body["id"], body["version"])})
 
 
 @router.get(
@@ -174,7 +174,7 @@ async def create_status_report(
     idempotency_key: str | None = IdempotencyHeader,
     registry: Registry = Depends(get_registry),
     principal: Principal = Depends(WRITE),
-) -> JSONResponse:
+) -> JSONBody:
     idem = (
         IdempotencyKey.of(
             principal.agency,

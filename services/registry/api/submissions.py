@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
 
 from services.registry.api.dependencies import Registry, get_registry
 from services.registry.api.schemas import SubmissionOut, render_submission
@@ -14,6 +13,7 @@ from services.registry.domain.idempotency import IdempotencyKey
 from services.registry.domain.inputs import ReportSubmissionCreate
 from shared.auth import Principal, require_scope
 from shared.events.contracts import ReportKind
+from shared.jsoncodec import JSONBody
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from shared.text import NO_CONTROL_CHARACTERS
 
@@ -55,10 +55,10 @@ async def submit_report(
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=8, max_length=200),
     registry: Registry = Depends(get_registry),
     principal: Principal = Depends(require_scope("registry:write")),
-) -> JSONResponse:
+) -> JSONBody:
     idem = IdempotencyKey.of(
         principal.agency, idempotency_key, "POST /report-submissions", data.model_dump(mode="json")
     )
     outcome = await registry.submissions.submit(principal, data, idem, render_submission)
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+    return JSONBody(outcome.body, status_code=outcome.status_code, headers=headers)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from services.registry.db.models import (
     ReportSubmission,
     StatusReport,
 )
+from shared import jsoncodec
 from shared.db import DriverStatement
 from shared.messaging.outbox import ROW_COLUMNS
 
@@ -252,13 +252,13 @@ class ReportIfUnchanged:
         params.update({"r_" + k: v for k, v in report.items()})
         params.update({"c_" + k: version[k] for k in _NEW_VERSION_COLUMNS})
         params.update({"a_" + k: v for k, v in audit.items()})
-        params["a_changes"] = json.dumps(audit["changes"])
+        params["a_changes"] = jsoncodec.dumps_text(audit["changes"])
         params.update({"o_" + k: v for k, v in outbox_row.items()})
-        params["o_payload"] = json.dumps(outbox_row["payload"])
+        params["o_payload"] = jsoncodec.dumps_text(outbox_row["payload"])
         key = idempotency or {}
         params.update({"k_" + k: key.get(k) for k in _IDEMPOTENCY_COLUMNS})
         if idempotency is not None:
-            params["k_response"] = json.dumps(idempotency["response"])
+            params["k_response"] = jsoncodec.dumps_text(idempotency["response"])
         return bool(await self.statement.fetch(conn, params))
 
 

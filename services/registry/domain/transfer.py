@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.registry.db.models import Cooperative, CooperativeChange, StatusReport
 from services.registry.db.repositories import StatusReportRepository, UnitRepository
 from services.registry.domain.access import authorise_registry_write
-from services.registry.domain.cooperatives import CooperativeQuery, _plain, _stored, new_cooperative
+from services.registry.domain.cooperatives import CooperativeQuery, _is_newer, _plain, _stored, new_cooperative
 from services.registry.domain.inputs import StatusReportCreate
 from services.registry.domain.transfer_checks import (
     RowError,
@@ -208,7 +208,7 @@ class CooperativeTransfer:
                     **{k: _stored(v) for k, v in change.status.model_dump().items()},
                 )
                 reports.append(report)
-                if current is None or _recency(report) > _recency(current):
+                if current is None or _is_newer(report, current):  # the same rule as a report over the API
                     current = report
                 coop.latest_report_id = current.id
                 coop.classification = current.classification
@@ -235,11 +235,6 @@ class CooperativeTransfer:
 def _rows(model: type[Cooperative] | type[StatusReport], objects: list[Any]) -> list[dict[str, Any]]:
     keys = [attr.key for attr in model.__mapper__.column_attrs]
     return [{key: getattr(obj, key) for key in keys} for obj in objects]
-
-
-def _recency(report: StatusReport) -> tuple[date, datetime, int]:
-    """The order StatusReportRepository.latest uses."""
-    return report.as_of, report.created_at, report.revision
 
 
 def _value(column: Column, coop: Cooperative, latest: StatusReport | None) -> Any:
