@@ -22,7 +22,7 @@ PAYLOAD = {
     "is_model": True,
     "closed_at": None,
     "certifications": ["VietGAP", "OCOP 4 sao"],
-    "nested": {"a": [1, 2.25, {"b": "\u0000\n\t\"\\"}]},
+    "nested": {"a": [1, 2.25, {"b": '\u0000\n\t"\\'}]},
 }
 
 
