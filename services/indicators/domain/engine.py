@@ -203,7 +203,7 @@ async def _values_of(session: AsyncSession, plan: PlanDocument) -> dict[tuple[st
             IndicatorValue.indicator_code, IndicatorValue.unit_code, IndicatorValue.period, IndicatorValue.value
         ).where(IndicatorValue.plan_code == plan.code)
     )
-    return {(code, unit, period): value for code, unit, period, value in rows.tuples()}
+    return {(code, unit, period): value for code, unit, period, value in rows}
 
 
 def _s(value: Decimal | None) -> str | None:

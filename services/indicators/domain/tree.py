@@ -31,7 +31,8 @@ class OrgTree:
 
     @classmethod
     async def load(cls, session: AsyncSession) -> OrgTree:
-        return cls(dict((await session.execute(select(OrgUnit.code, OrgUnit.parent_code))).tuples().all()))
+        rows = await session.execute(select(OrgUnit.code, OrgUnit.parent_code))
+        return cls({code: parent for code, parent in rows})
 
     def ancestors(self, unit: str) -> list[str]:
         """`unit` and every unit above it, nearest first (a unit not known here is its own only ancestor)."""
