@@ -2,19 +2,27 @@
 
 Every status report goes through JSON six times in the registry alone: the response body, the audit row's
 changes, the outbox payload, the idempotency record, the event the relay produces, and the snapshot's JSON
-columns read back. The standard library's `json` did that in ~5 % of the registry's CPU per report; orjson does
+columns read back. The standard library's `json` took 4.4 % of the registry's samples per report; orjson does
 the same work in a fraction of it (docs/performance.md, fix 30).
 
-The output is the same JSON as `json.dumps(..., ensure_ascii=False, separators=(",", ":"))`: UTF-8, compact.
-Two differences, both on input the system never produces: a value JSON cannot hold (NaN, ±Infinity) is written
-as `null` instead of raising, and `loads` refuses NaN/Infinity literals, which are not JSON (RFC 8259) anyway.
-Values that are not JSON types are written as orjson writes them (a UUID as its text, dates and times in ISO
-8601, with a "T") and anything else as `str()` gives it. None of the call sites passes such values today: their
-data is already JSON-ready (pydantic's `mode="json"` dumps, or JSON read back from the database).
+What `dumps` writes is the JSON value `json.dumps(..., ensure_ascii=False, separators=(",", ":"))` wrote, as
+compact UTF-8, and for strings, integers, booleans, null and the floats the system stores the very same bytes.
+Where the two differ, on values the call sites do not pass today (their data is already JSON-ready: pydantic's
+`mode="json"` dumps, or JSON read back from the database):
+- a float between 1e-5 and 1e-7 is written without an exponent (`0.00001`, not `1e-05`): the same number;
+- NaN and ±Infinity, which JSON cannot hold, are written as `null` (the standard library wrote `NaN`, which
+  PostgreSQL then refused);
+- values that are not JSON types are written as orjson writes them natively (datetimes in RFC 3339 with a
+  "T", UUIDs as text, enums by value, dataclasses as objects) and anything else as `str()` gives it;
+- an integer outside 64 bits, which orjson cannot write, is written by the standard library instead.
+`loads` reads any JSON; NaN/Infinity literals (not JSON, RFC 8259) are refused, and an integer outside 64
+bits comes back as a float. That is why input that may carry arbitrary numbers is bounded where it is
+validated (e.g. the plans' conditions: `services.indicators.domain.plans`).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -29,12 +37,15 @@ def _as_text(value: Any) -> str:
 
 def dumps(value: Any) -> bytes:
     """`value` as compact UTF-8 JSON."""
-    return orjson.dumps(value, default=_as_text, option=_OPTIONS)
+    try:
+        return orjson.dumps(value, default=_as_text, option=_OPTIONS)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: what the standard library wrote before
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
 def dumps_text(value: Any) -> str:
     """`value` as compact JSON text: what the database driver takes for a JSON column."""
-    return orjson.dumps(value, default=_as_text, option=_OPTIONS).decode()
+    return dumps(value).decode()
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:

@@ -7,9 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from services.indicators.domain.measures import contribution
-from services.indicators.domain.plans import IndicatorDef
+from services.indicators.domain.plans import Condition, IndicatorDef
 from services.indicators.domain.tree import MAX_DEPTH, OrgTree
 
 TREE = OrgTree(
@@ -105,3 +106,19 @@ def test_ratios_sum_their_fields() -> None:
     assert contribution(ratio(None), RECORD) == (Decimal(30), Decimal(0))
     assert contribution(ratio("count"), RECORD) == (Decimal(30), Decimal(1))
     assert contribution(ratio(["farmland_ha", "revenue_vnd"]), RECORD) == (Decimal(30), Decimal("19.5"))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [2**63, -(2**63) - 1, [1, 10**20], float("nan"), float("inf"), {"x": [10**30]}],
+)
+def test_a_condition_refuses_numbers_a_json_column_cannot_give_back(value: Any) -> None:
+    op = "in" if isinstance(value, list) else "eq"
+    with pytest.raises(ValidationError, match="numbers must be finite"):
+        Condition.model_validate({"field": "members_official", "op": op, "value": value})
+
+
+@pytest.mark.parametrize("value", [2**63 - 1, -(2**63), [0, 1.5, "30"], True, "12.50"])
+def test_a_condition_keeps_numbers_that_fit(value: Any) -> None:
+    op = "in" if isinstance(value, list) else "eq"
+    assert Condition.model_validate({"field": "members_official", "op": op, "value": value}).value == value

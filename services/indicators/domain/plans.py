@@ -11,6 +11,7 @@ Unknown fields, operators or indicator references are refused with a message nam
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -70,7 +71,25 @@ class Condition(BaseModel):
             raise ValueError(f"operator {self.op!r} needs a list value")
         if self.op in ("gt", "gte", "lt", "lte") and self.field not in NUMBER_FIELDS:
             raise ValueError(f"operator {self.op!r} needs a numeric field, not {self.field!r}")
+        if not _numbers_fit(self.value):
+            raise ValueError("value: numbers must be finite and within ±9,223,372,036,854,775,807")
         return self
+
+
+def _numbers_fit(value: Any) -> bool:
+    """Whether every number in `value` is one a JSON column gives back exactly (shared.jsoncodec: an integer
+    outside 64 bits would be read back as a float, and NaN is not JSON)."""
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_numbers_fit(item) for item in value)
+    if isinstance(value, dict):
+        return all(_numbers_fit(item) for item in value.values())
+    return True
 
 
 class IndicatorDef(BaseModel):
