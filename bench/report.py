@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.util import ratio
+
 
 def _get(d: Any, *path: Any) -> Any:
     for key in path:
@@ -11,10 +13,6 @@ def _get(d: Any, *path: Any) -> Any:
             return None
         d = d.get(key) if isinstance(d, dict) else (d[key] if isinstance(d, list) and len(d) > key else None)
     return d
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 3) if a and b else None
 
 
 def _write_path_measured(wp: dict[str, Any]) -> str:
@@ -51,7 +49,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if len(scale) >= 2:
         small, large = scale[0], scale[-1]
         s, lg = small["incremental"]["p50_ms"], large["incremental"]["p50_ms"]
-        growth = _ratio(lg, s)
+        growth = ratio(lg, s)
         rows.append(
             {
                 "target": f"incremental update at {large['cooperatives']:,} within 2× of at {small['cooperatives']:,}",
@@ -100,7 +98,7 @@ def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
             (
                 "write path p50 ÷ bare FastAPI p50 (latency multiple)",
                 f"c={wp['concurrency']}",
-                _ratio(wp["registry"]["p50_ms"], wp["bare_fastapi"]["p50_ms"]),
+                ratio(wp["registry"]["p50_ms"], wp["bare_fastapi"]["p50_ms"]),
             )
         )
     for service in ("indicators", "notifications"):
@@ -112,7 +110,7 @@ def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
             (
                 "raw Kafka produce→consume msg/s ÷ raw consume+commit",
                 "",
-                _ratio(rt["msgs_per_s"], _get(results, "consumers", "indicators", "raw_consume_commit", "msgs_per_s")),
+                ratio(rt["msgs_per_s"], _get(results, "consumers", "indicators", "raw_consume_commit", "msgs_per_s")),
             )
         )
     for row in _measured(results.get("end_to_end")):
@@ -121,7 +119,7 @@ def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
                 (
                     "report→alert p50 ÷ raw Kafka round-trip p50 (latency multiple)",
                     f"{row['offered_per_s']}/s",
-                    _ratio(row["report_to_alert"]["p50_ms"], rt["round_trip"]["p50_ms"]),
+                    ratio(row["report_to_alert"]["p50_ms"], rt["round_trip"]["p50_ms"]),
                 )
             )
     for row in _measured(results.get("scale")):
@@ -130,7 +128,7 @@ def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
                 (
                     "incremental update p50 ÷ asyncpg single-insert tx p50",
                     f"{row['cooperatives']:,}",
-                    _ratio(row["incremental"]["p50_ms"], pg1["p50_ms"]),
+                    ratio(row["incremental"]["p50_ms"], pg1["p50_ms"]),
                 )
             )
     return [{"figure": a, "at": b, "ratio": c} for a, b, c in out]

@@ -26,7 +26,7 @@ from bench.http import LoadResult, client_session, closed_loop
 from bench.http import send as send_request
 from bench.profile import Profiler
 from bench.system import System, registration_code
-from bench.util import cpu_ms_per, cpu_seconds_by_process, latency_summary
+from bench.util import cpu_ms_per, cpu_seconds_by_process, latency_summary, ratio
 from bench.workload import (
     DISTRICTS,
     cooperative_status_event,
@@ -98,7 +98,7 @@ async def write_path(
             for name in ("indicators", "notifications"):
                 system.procs[name].resume()
         drained = await system.wait_drained(timeout=catch_up)
-        ratio, per_round = paired_ratio(ours, theirs)
+        median, per_round = paired_ratio(ours, theirs)
         summary = LoadResult.merged(ours).summary()
         floor_summary = LoadResult.merged(theirs).summary()
         rows.append(
@@ -106,14 +106,14 @@ async def write_path(
                 "concurrency": concurrency,
                 "registry": summary,
                 "bare_fastapi": floor_summary,
-                "ratio": ratio,
+                "ratio": median,
                 "round_ratios": per_round,
                 "consumers_catch_up_s": None if drained is None else round(drained, 2),
             }
         )
         print(
             f"  write path c={concurrency}: registry {summary['req_per_s']} req/s (p99 {summary['p99_ms']} ms), "
-            f"bare {floor_summary['req_per_s']} req/s → {ratio} (median of rounds {per_round})",
+            f"bare {floor_summary['req_per_s']} req/s → {median} (median of rounds {per_round})",
             flush=True,
         )
     return rows
@@ -129,12 +129,6 @@ def paired_ratio(ours: list[LoadResult], floors: list[LoadResult]) -> tuple[floa
     if not per_round or None in per_round:
         return None, per_round
     return round(statistics.median(r for r in per_round if r is not None), 3), per_round
-
-
-def _ratio(value: float | None, floor: float | None) -> float | None:
-    if not value or not floor:
-        return None
-    return round(value / floor, 3)
 
 
 # -- consumers draining a pre-filled topic ----------------------------------------------------------------
@@ -220,7 +214,7 @@ async def _drain_one(
         "completed": done,
         "events_per_s": round(rate, 1),
         "raw_consume_commit": raw,
-        "ratio": _ratio(rate, raw["msgs_per_s"]),
+        "ratio": ratio(rate, raw["msgs_per_s"]),
     }
     print(
         f"  drain {service}: {row['events_per_s']} ev/s vs raw {raw['msgs_per_s']} msg/s → {row['ratio']}"

@@ -25,6 +25,13 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
+def ratio(value: float | None, floor: float | None) -> float | None:
+    """`value ÷ floor` to three places; None when either is missing or zero (a figure a run did not get)."""
+    if not value or not floor:
+        return None
+    return round(value / floor, 3)
+
+
 def latency_summary(seconds: Sequence[float]) -> dict[str, Any]:
     """p50/p95/p99/max in milliseconds."""
     return {
