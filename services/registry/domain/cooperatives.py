@@ -7,9 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
-from enum import Enum
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -30,6 +28,7 @@ from services.registry.domain.access import authorise_registry_write, check_regi
 from services.registry.domain.idempotency import IdempotencyKey, Outcome, replayed, run_once
 from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate, StatusReportCreate
 from services.registry.domain.report_context import ReportContext, lock_with_context, read_context, read_snapshot
+from services.registry.domain.values import is_newer, plain, stored
 from services.registry.domain.vietnamese import fold, normalise_name
 from services.registry.events import publish
 from shared import tracing
@@ -52,22 +51,6 @@ def etag(cooperative_id: object, version: object) -> str:
     return f'"{cooperative_id}.v{version}"'
 
 
-def _stored(value: Any) -> Any:
-    """The value as the ORM column takes it (enums by their code)."""
-    return value.value if isinstance(value, Enum) else value
-
-
-def _plain(value: Any) -> Any:
-    """The value as the audit trail's JSON keeps it."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal | uuid.UUID):
-        return str(value)
-    return value
-
-
 def new_cooperative(data: CooperativeCreate, now: datetime) -> tuple[Cooperative, dict[str, Any]]:
     """The row for a new cooperative (name in NFC with single spaces, folded search key, version 1), and the
     fields as stored, for the audit trail. Shared by the API's create and the file import."""
@@ -82,7 +65,7 @@ def new_cooperative(data: CooperativeCreate, now: datetime) -> tuple[Cooperative
         latest_report_id=None,
         classification=None,
         is_model=None,
-        **{k: _stored(v) for k, v in fields.items()},
+        **{k: stored(v) for k, v in fields.items()},
     )
     return coop, fields
 
@@ -175,7 +158,7 @@ class CooperativeService:
         session.add(coop)
         await session.flush()  # surfaces a duplicate registration code here, inside the transaction
         self._audit(
-            session, coop, "created", {k: {"old": None, "new": _plain(v)} for k, v in fields.items()}, principal, now
+            session, coop, "created", {k: {"old": None, "new": plain(v)} for k, v in fields.items()}, principal, now
         )
         await self.outbox.add(session, publish.cooperative_status(coop, None, now), occurred_at=now)
         return coop
@@ -207,15 +190,15 @@ class CooperativeService:
         if "name" in fields:
             fields["name"] = normalise_name(fields["name"])
         changes = {
-            k: {"old": _plain(getattr(coop, k)), "new": _plain(v)}
+            k: {"old": plain(getattr(coop, k)), "new": plain(v)}
             for k, v in fields.items()
-            if _plain(getattr(coop, k)) != _plain(v)
+            if plain(getattr(coop, k)) != plain(v)
         }
         latest = await StatusReportRepository(session).get(coop.latest_report_id) if coop.latest_report_id else None
         if not changes:
             return latest  # nothing changed: no new version, no event
         for key, value in fields.items():
-            setattr(coop, key, _stored(value))
+            setattr(coop, key, stored(value))
         if "name" in changes:
             coop.search_name = fold(coop.name)
         coop.version += 1
@@ -382,10 +365,10 @@ class CooperativeService:
             "reported_by_agency": principal.agency,
             "reported_by": principal.subject,
             "created_at": now,
-            **{k: _stored(v) for k, v in data.model_dump().items()},
+            **{k: stored(v) for k, v in data.model_dump().items()},
         }
         report = detached(StatusReport, values)  # written by the caller, read by the renderer and the event
-        current = report if previous is None or _is_newer(report, previous) else previous
+        current = report if previous is None or is_newer(report, previous) else previous
         version = coop.version + 1
         bump = {
             "latest_report_id": current.id,
@@ -443,16 +426,6 @@ class CooperativeService:
             "request_id": tracing.current_request_id(),
             "at": at,
         }
-
-
-def _is_newer(report: StatusReport, previous: StatusReport) -> bool:
-    """Whether `report` sorts before `previous` in the latest-first order (as_of, created_at, revision desc).
-    On a full tie the new report wins."""
-    return (report.as_of, report.created_at, report.revision) >= (
-        previous.as_of,
-        previous.created_at,
-        previous.revision,
-    )
 
 
 class CooperativeQuery:

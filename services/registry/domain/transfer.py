@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.registry.db.models import Cooperative, CooperativeChange, StatusReport
 from services.registry.db.repositories import StatusReportRepository, UnitRepository
 from services.registry.domain.access import authorise_registry_write
-from services.registry.domain.cooperatives import CooperativeQuery, _is_newer, _plain, _stored, new_cooperative
+from services.registry.domain.cooperatives import CooperativeQuery, new_cooperative
 from services.registry.domain.inputs import StatusReportCreate
 from services.registry.domain.transfer_checks import (
     RowError,
@@ -59,6 +59,7 @@ from services.registry.domain.transfer_checks import (
 )
 from services.registry.domain.transfer_columns import BY_FIELD, COLUMNS, Column, Part
 from services.registry.domain.transfer_files import write_csv, write_xlsx
+from services.registry.domain.values import is_newer, plain, stored
 from services.registry.domain.vietnamese import fold, normalise_name
 from services.registry.events import publish
 from shared import tracing
@@ -188,10 +189,10 @@ class CooperativeTransfer:
                 assert change.plan.create is not None
                 coop, fields = new_cooperative(change.plan.create, now)
                 new.append(coop)
-                audit(coop, "created", {k: {"old": None, "new": _plain(v)} for k, v in fields.items()})
+                audit(coop, "created", {k: {"old": None, "new": plain(v)} for k, v in fields.items()})
             elif change.profile:
                 for key, value in change.values.items():
-                    setattr(coop, key, _stored(value))
+                    setattr(coop, key, stored(value))
                 coop.search_name = fold(coop.name)
                 coop.version += 1
                 coop.updated_at = now
@@ -205,10 +206,10 @@ class CooperativeTransfer:
                     reported_by_agency=principal.agency,
                     reported_by=principal.subject,
                     created_at=now,
-                    **{k: _stored(v) for k, v in change.status.model_dump().items()},
+                    **{k: stored(v) for k, v in change.status.model_dump().items()},
                 )
                 reports.append(report)
-                if current is None or _is_newer(report, current):  # the same rule as a report over the API
+                if current is None or is_newer(report, current):  # the same rule as a report over the API
                     current = report
                 coop.latest_report_id = current.id
                 coop.classification = current.classification
@@ -245,7 +246,7 @@ def _value(column: Column, coop: Cooperative, latest: StatusReport | None) -> An
 
 def _same_report(new: StatusReportCreate, old: StatusReport) -> bool:
     for name in StatusReportCreate.model_fields:
-        ours, theirs = _stored(getattr(new, name)), getattr(old, name)
+        ours, theirs = stored(getattr(new, name)), getattr(old, name)
         if isinstance(ours, list):
             theirs = list(theirs or [])
         if ours != theirs:
@@ -265,9 +266,9 @@ async def _diff(session: AsyncSession, plans: list[RowPlan], existing: dict[str,
             continue
         values = {k: normalise_name(v) if k == "name" else v for k, v in plan.update.items()}
         profile = {
-            k: {"old": _plain(getattr(coop, k)), "new": _plain(v)}
+            k: {"old": plain(getattr(coop, k)), "new": plain(v)}
             for k, v in values.items()
-            if _plain(getattr(coop, k)) != _plain(v)
+            if plain(getattr(coop, k)) != plain(v)
         }
         change = _Change(plan, coop, profile, {k: values[k] for k in profile}, latest=latest.get(coop.id))
         if plan.status is not None and not (change.latest and _same_report(plan.status, change.latest)):
