@@ -31,14 +31,10 @@ from starlette.responses import JSONResponse
 _OPTIONS = orjson.OPT_NON_STR_KEYS  # {1: …} is written {"1": …}, as the standard library does
 
 
-def _as_text(value: Any) -> str:
-    return str(value)
-
-
 def dumps(value: Any) -> bytes:
     """`value` as compact UTF-8 JSON."""
     try:
-        return orjson.dumps(value, default=_as_text, option=_OPTIONS)
+        return orjson.dumps(value, default=str, option=_OPTIONS)
     except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: what the standard library wrote before
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
