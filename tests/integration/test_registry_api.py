@@ -214,6 +214,55 @@ async def test_invalid_status_reports_name_the_field_and_store_nothing(
     assert (await api.get(url, headers=auth())).json() == []
 
 
+@pytest.mark.parametrize(
+    ("content", "content_type", "field"),
+    [
+        (b"{not json", "application/json", "body"),
+        (b"", "application/json", "body"),
+        (b"\xff\xfe", "application/json", "body"),
+        (b"[]", "application/json", "body"),
+        (json.dumps(status_body()).encode(), "text/plain", "body"),
+        (json.dumps(status_body()).encode(), None, "body"),
+        (json.dumps(status_body(members_official=-1)).encode(), "application/json; charset=utf-8", "members_official"),
+    ],
+)
+async def test_a_status_report_body_that_is_not_a_report_is_422_and_stores_nothing(
+    api: httpx.AsyncClient, content: bytes, content_type: str | None, field: str
+) -> None:
+    """The hot path reads its own body (shared.request_input): the same 422 problem as FastAPI's binding."""
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    headers = auth() | ({"Content-Type": content_type} if content_type else {})
+    body = problem(await api.post(url, content=content, headers=headers), 422)
+    assert field in fields_of(body), body
+    assert (await api.get(url, headers=auth())).json() == []
+
+
+async def test_a_vendor_json_media_type_is_read_as_json(api: httpx.AsyncClient) -> None:
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    headers = auth() | {"Content-Type": "application/vnd.htx+json"}
+    response = await api.post(url, content=json.dumps(status_body()).encode(), headers=headers)
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("key", ["short", "k" * 201])
+async def test_an_idempotency_key_of_the_wrong_length_is_422(api: httpx.AsyncClient, key: str) -> None:
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    body = problem(await api.post(url, json=status_body(), headers=auth() | {"Idempotency-Key": key}), 422)
+    assert fields_of(body) == {"header.Idempotency-Key"}
+    assert (await api.get(url, headers=auth())).json() == []
+
+
+async def test_a_status_report_needs_the_write_scope_before_its_body_is_read(api: httpx.AsyncClient) -> None:
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    read_only = auth(scopes="registry:read")
+    refused = await api.post(url, content=b"{not json", headers=read_only | {"Content-Type": "application/json"})
+    assert problem(refused, 403)["status"] == 403
+
+
 async def test_a_status_report_dated_in_the_future_is_refused(api: httpx.AsyncClient) -> None:
     coop = await create(api)
     url = f"/v1/cooperatives/{coop['id']}/status-reports"

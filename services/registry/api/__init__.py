@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.registry.api import cooperatives, reference, submissions, transfer
+from services.registry.api import cooperatives, reference, status_reports, submissions, transfer
 from shared.identity import identity_router
 
-# FastAPI tries them in this order: the cooperatives first, as status reports are the system's hot path.
+# FastAPI tries them in this order: status reports first, as adding one is the system's hot path.
 routers: list[APIRouter] = [
+    status_reports.router,
     transfer.router,  # before cooperatives: `/cooperatives/export` is not a cooperative id
     cooperatives.router,
     submissions.router,

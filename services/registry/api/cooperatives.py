@@ -5,19 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from services.registry.api.dependencies import Registry, get_registry
 from services.registry.api.schemas import (
     ChangeOut,
     CooperativeOut,
-    StatusReportOut,
     render_cooperative,
-    render_report,
 )
 from services.registry.domain.cooperatives import CooperativeQuery, etag, etag_of
 from services.registry.domain.idempotency import IdempotencyKey, Outcome
-from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate, StatusReportCreate
+from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate
 from shared.auth import Principal, require_scope
 from shared.errors import PreconditionRequired
 from shared.events.contracts import Classification, LegalStatus, Sector
@@ -28,12 +26,17 @@ router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
 READ = require_scope("registry:read")
 WRITE = require_scope("registry:write")
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
+IDEMPOTENCY_KEY_LENGTH = (8, 200)
+IDEMPOTENCY_KEY_DESCRIPTION = (
+    "Khóa chống trùng: gửi lại cùng khóa trả về kết quả lần đầu (a retry returns the first result)"
+)
 IdempotencyHeader = Header(
     None,
-    alias="Idempotency-Key",
-    min_length=8,
-    max_length=200,
-    description="Khóa chống trùng: gửi lại cùng khóa trả về kết quả lần đầu (a retry returns the first result)",
+    alias=IDEMPOTENCY_KEY,
+    min_length=IDEMPOTENCY_KEY_LENGTH[0],
+    max_length=IDEMPOTENCY_KEY_LENGTH[1],
+    description=IDEMPOTENCY_KEY_DESCRIPTION,
 )
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or invalid token"},
@@ -49,7 +52,7 @@ Sort = Literal[
 ]
 
 
-def _respond(outcome: Outcome, location: str | None = None) -> JSONBody:
+def respond(outcome: Outcome, location: str | None = None) -> JSONBody:
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     if location:
         headers["Location"] = location
@@ -113,7 +116,7 @@ async def create_cooperative(
 ) -> JSONBody:
     idem = IdempotencyKey.of(principal.agency, idempotency_key, "POST /cooperatives", data.model_dump(mode="json"))
     outcome = await registry.cooperatives.create(principal, data, idem, render_cooperative)
-    response = _respond(outcome, location=f"/v1/cooperatives/{outcome.body['id']}")
+    response = respond(outcome, location=f"/v1/cooperatives/{outcome.body['id']}")
     response.headers["ETag"] = etag(outcome.body["id"], outcome.body["version"])
     return response
 
@@ -147,46 +150,6 @@ async def update_cooperative(
         raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
     body = await registry.cooperatives.update(principal, cooperative_id, if_match, data, render_cooperative)
     return JSONBody(body, headers={"ETag": etag(body["id"], body["version"])})
-
-
-@router.get(
-    "/{cooperative_id:uuid}/status-reports", response_model=list[StatusReportOut], responses={404: {}, **PROBLEMS}
-)
-async def list_status_reports(
-    cooperative_id: uuid.UUID,
-    limit: int = Query(MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Newest first"),
-    registry: Registry = Depends(get_registry),
-    _: Principal = Depends(READ),
-) -> list[StatusReportOut]:
-    return [StatusReportOut.model_validate(r) for r in await registry.cooperatives.reports(cooperative_id, limit)]
-
-
-@router.post(
-    "/{cooperative_id:uuid}/status-reports",
-    status_code=201,
-    response_model=StatusReportOut,
-    summary="Báo cáo tình hình HTX (add a status report)",
-    responses={404: {}, **PROBLEMS},
-)
-async def create_status_report(
-    cooperative_id: uuid.UUID,
-    data: StatusReportCreate = Body(...),
-    idempotency_key: str | None = IdempotencyHeader,
-    registry: Registry = Depends(get_registry),
-    principal: Principal = Depends(WRITE),
-) -> JSONBody:
-    idem = (
-        IdempotencyKey.of(
-            principal.agency,
-            idempotency_key,
-            f"POST /cooperatives/{cooperative_id}/status-reports",
-            data.model_dump(mode="json"),
-        )
-        if idempotency_key is not None  # the body's hash only when there is a key to keep it under
-        else None
-    )
-    outcome = await registry.cooperatives.report_status(principal, cooperative_id, data, idem, render_report)
-    return _respond(outcome)
 
 
 @router.get(
