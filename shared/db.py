@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from shared import jsoncodec
 
@@ -176,26 +177,31 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
     its own (PostgreSQL's implicit transaction), so a use case that fits one statement needs no BEGIN/COMMIT. The
     pool's checkout check and reset on return apply as for every other connection.
 
-    The connection goes back to the pool by a plain `close()`, not `AsyncConnection.__aexit__`: that one runs
-    the close in a task of its own and waits for it through `asyncio.shield` (so a cancellation cannot abandon
-    it halfway), which costs two turns of the event loop per request. When the loop is busy each turn waits
-    behind every other ready request: measured at 200 reports/s, the release was the largest share of a
-    report's time in the registry (p50 56 ms against 22 ms for the read). Here nothing can abandon the close:
-    no transaction was begun on this connection, so returning it to the pool does no I/O and `close()` finishes
-    without giving the loop (and so a cancellation) a chance to interrupt it. The exception is an overflow
-    connection that finds the pool full: it is closed (asyncpg says goodbye to the server), and a cancellation
-    there only aborts that connection, which the pool has already written off."""
-    conn = await engine.connect()
+    The connection is taken straight from the pool (`AsyncEngine.raw_connection`), not through an
+    `AsyncConnection`: nothing here uses SQLAlchemy's connection, and building one, and its sync `Connection`
+    inside, then closing both, was ~10 % of the registry's CPU per status report (A/B in docs/performance.md,
+    fix 33). The pool, its size and timeout (a `PoolTimeout` is the same 503), the checkout check and the
+    reset on return are the same as for every other connection.
+
+    It goes back to the pool by a plain `close()`, never `AsyncConnection.__aexit__`'s, which runs the close in
+    a task of its own behind `asyncio.shield` (two turns of the event loop per request; when the loop is busy
+    each waits behind every other ready request: at 200 reports/s the release was once the largest share of a
+    report's time in the registry). Nothing can abandon the close halfway: no transaction was begun on this
+    connection, so returning it does no I/O and finishes without giving the loop (and so a cancellation) a
+    chance to interrupt it. The exception is an overflow connection that finds the pool full: it is closed
+    (asyncpg says goodbye to the server), and a cancellation there only aborts that connection, which the pool
+    has already written off. Both run in SQLAlchemy's greenlet, as its async connection would run them, since a
+    close or an invalidation may have to await the driver."""
+    pooled = await engine.raw_connection()
     try:
-        raw = await conn.get_raw_connection()
-        yield raw.driver_connection
+        yield pooled.driver_connection
     except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
         # The connection broke under the driver (closed, or left mid-operation by a cancelled statement):
         # SQLAlchemy did not see it, so it must not go back to the pool; to the caller it is an outage.
-        await conn.invalidate(exc)
+        await greenlet_spawn(pooled.invalidate, exc)
         raise ConnectionError(f"database connection lost: {exc}") from exc
     finally:
-        await conn.close()
+        await greenlet_spawn(pooled.close)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

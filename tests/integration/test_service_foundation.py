@@ -21,6 +21,7 @@ from shared.infra.stack import Stack
 from shared.migrations import SchemaNotCurrent, check_all
 from shared.settings import AuthSettings
 from tests.integration.apps import running
+from tests.integration.registry_support import status_body
 
 pytestmark = pytest.mark.integration
 
@@ -220,6 +221,30 @@ async def test_a_request_that_finds_every_pooled_connection_busy_is_503_then_ser
         _assert_problem(busy, 503)
         assert busy.headers["retry-after"] == "2"
         assert (await http.get("/v1/cooperatives", headers=headers)).status_code == 200
+
+
+async def test_a_status_report_that_finds_every_pooled_connection_busy_is_503_then_served(
+    service_env: Stack, auth_settings: AuthSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status report takes its connection straight from the same pool (shared.db.driver_connection): the same
+    size, the same timeout, the same 503; and the connection it used goes back to the pool afterwards."""
+    monkeypatch.setenv("REGISTRY_DB_POOL_SIZE", "1")
+    monkeypatch.setenv("REGISTRY_DB_POOL_TIMEOUT_SECONDS", "0.3")
+    monkeypatch.setenv("REGISTRY_RUN_WORKERS", "false")
+    app = create_app("registry")
+    token = mint_token(auth_settings, agency="SNN", scopes="registry:read registry:write")
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"/v1/cooperatives/{uuid.uuid4()}/status-reports"
+    async with running(app) as http:
+        engine = app.state.runtime.engine
+        async with engine.connect() as held:
+            await held.exec_driver_sql("SELECT 1")
+            busy = await http.post(url, json=status_body(), headers=headers)
+        _assert_problem(busy, 503)
+        assert busy.headers["retry-after"] == "2"
+        for _ in range(3):  # served each time: the one connection came back to the pool after every report
+            _assert_problem(await http.post(url, json=status_body(), headers=headers), 404)
+        assert engine.sync_engine.pool.checkedout() == 0
 
 
 async def test_start_up_objects_are_frozen_while_the_service_runs_and_released_after(service_env: Stack) -> None:
