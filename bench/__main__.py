@@ -36,7 +36,8 @@ QUICK: dict[str, Any] = {
     "latency_samples": 100,
     "pg_seconds": 2.0,
     "concurrencies": [1, 8, 32],
-    "write_seconds": 4.0,  # per side, in 4 rounds
+    "write_seconds": 4.0,  # per side, in `write_rounds` turns
+    "write_rounds": 4,
     "drain_events": 1000,
     "drain_events_notifications": 300,
     "rates": [50, 200],
@@ -53,7 +54,10 @@ FULL: dict[str, Any] = {
     "latency_samples": 300,
     "pg_seconds": 5.0,
     "concurrencies": [1, 4, 16, 64],
-    "write_seconds": 8.0,  # per side, in 4 rounds
+    # Per side, in `write_rounds` turns of 3 s. With 4 turns of 2 s, runs of the same code read a row's median
+    # up to ±5 points apart (session 9): one slow second weighed on a whole turn. ~2 minutes more per run.
+    "write_seconds": 24.0,
+    "write_rounds": 8,
     "drain_events": 4000,
     "drain_events_notifications": 3000,
     "rates": [50, 200, 500],
@@ -137,6 +141,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     bare,
                     concurrencies=cfg["concurrencies"],
                     duration=cfg["write_seconds"],
+                    rounds=cfg["write_rounds"],
                     catch_up=cfg["budgets"]["catch_up"],
                 )
             finally:
