@@ -192,7 +192,12 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
     (asyncpg says goodbye to the server), and a cancellation there only aborts that connection, which the pool
     has already written off. Both run in SQLAlchemy's greenlet, as its async connection would run them, since a
     close or an invalidation may have to await the driver."""
-    pooled = await engine.raw_connection()
+    try:
+        pooled = await engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        # What `engine.connect()` raises for the same failure: SQLAlchemy's own exception (OperationalError,
+        # InterfaceError…), which the 503 handler and the consumers classify (`database_unavailable`).
+        raise DBAPIError.instance(None, None, exc, engine.dialect.loaded_dbapi.Error) from exc
     try:
         yield pooled.driver_connection
     except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:

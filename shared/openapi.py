@@ -79,7 +79,9 @@ _REF_TEMPLATE = "#/components/schemas/{model}"
 def json_request_body(model: type[BaseModel]) -> dict[str, Any]:
     """The `requestBody` of a route that reads its own JSON body (`shared.request_input`), as FastAPI would write
     it for a body parameter of type `model`; the model's schema joins the components when the document is built."""
-    _BODY_MODELS[model.__name__] = model
+    known = _BODY_MODELS.setdefault(model.__name__, model)
+    if known is not model:  # components are named by class name: two models of one name cannot both be there
+        raise ValueError(f"two request body models are named {model.__name__}: {known!r} and {model!r}")
     return {
         "required": True,
         "content": {"application/json": {"schema": {"$ref": _REF_TEMPLATE.format(model=model.__name__)}}},

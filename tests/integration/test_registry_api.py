@@ -219,7 +219,8 @@ async def test_invalid_status_reports_name_the_field_and_store_nothing(
     [
         (b"{not json", "application/json", "body"),
         (b"", "application/json", "body"),
-        (b"\xff\xfe", "application/json", "body"),
+        (b'{"period": "\xc3\x28"}', "application/json", "body"),  # not UTF-8
+        ("{}".encode("utf-16"), "application/json", "body"),  # JSON between systems is UTF-8 (RFC 8259)
         (b"[]", "application/json", "body"),
         (json.dumps(status_body()).encode(), "text/plain", "body"),
         (json.dumps(status_body()).encode(), None, "body"),
@@ -238,12 +239,28 @@ async def test_a_status_report_body_that_is_not_a_report_is_422_and_stores_nothi
     assert (await api.get(url, headers=auth())).json() == []
 
 
-async def test_a_vendor_json_media_type_is_read_as_json(api: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (json.dumps(status_body()).encode(), "application/vnd.htx+json"),
+        (b"\xef\xbb\xbf" + json.dumps(status_body(), ensure_ascii=False).encode(), "application/json"),  # a BOM
+    ],
+)
+async def test_json_media_types_and_a_byte_order_mark_are_read_as_json(
+    api: httpx.AsyncClient, content: bytes, content_type: str
+) -> None:
     coop = await create(api)
     url = f"/v1/cooperatives/{coop['id']}/status-reports"
-    headers = auth() | {"Content-Type": "application/vnd.htx+json"}
-    response = await api.post(url, content=json.dumps(status_body()).encode(), headers=headers)
+    response = await api.post(url, content=content, headers=auth() | {"Content-Type": content_type})
     assert response.status_code == 201, response.text
+
+
+async def test_a_bad_idempotency_key_and_a_bad_body_are_named_together(api: httpx.AsyncClient) -> None:
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    headers = auth() | {"Idempotency-Key": "short"}
+    body = problem(await api.post(url, json=status_body(members_official=-1), headers=headers), 422)
+    assert fields_of(body) == {"header.Idempotency-Key", "members_official"}
 
 
 @pytest.mark.parametrize("key", ["short", "k" * 201])

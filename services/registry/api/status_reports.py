@@ -30,9 +30,10 @@ from shared.auth import Principal
 from shared.jsoncodec import JSONBody
 from shared.openapi import header_parameter, json_request_body, uuid_path_parameter
 from shared.pagination import MAX_PAGE_SIZE
-from shared.request_input import header, json_body
+from shared.request_input import OptionalHeader, read_input
 
 router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
+IDEMPOTENCY = OptionalHeader(IDEMPOTENCY_KEY, *IDEMPOTENCY_KEY_LENGTH)
 
 
 @router.post(
@@ -45,10 +46,10 @@ router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
         "parameters": [
             uuid_path_parameter("cooperative_id"),
             header_parameter(
-                IDEMPOTENCY_KEY,
+                IDEMPOTENCY.name,
                 IDEMPOTENCY_KEY_DESCRIPTION,
-                min_length=IDEMPOTENCY_KEY_LENGTH[0],
-                max_length=IDEMPOTENCY_KEY_LENGTH[1],
+                min_length=IDEMPOTENCY.min_length,
+                max_length=IDEMPOTENCY.max_length,
             ),
         ],
         "requestBody": json_request_body(StatusReportCreate),
@@ -57,9 +58,8 @@ router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
 async def create_status_report(request: Request) -> JSONBody:
     cooperative_id: uuid.UUID = request.path_params["cooperative_id"]  # a UUID already: the path's convertor
     principal = await WRITE(request)
-    data = await json_body(request, StatusReportCreate)
-    min_length, max_length = IDEMPOTENCY_KEY_LENGTH
-    idempotency_key = header(request, IDEMPOTENCY_KEY, min_length=min_length, max_length=max_length)
+    data, headers = await read_input(request, StatusReportCreate, (IDEMPOTENCY,))
+    idempotency_key = headers[IDEMPOTENCY.name]
     idem = (
         IdempotencyKey.of(
             principal.agency,
