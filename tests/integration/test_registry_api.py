@@ -526,6 +526,96 @@ async def outbox_rows_for(stack: Stack, cooperative_id: str) -> int:
         await conn.close()
 
 
+# -- a cooperative this process remembers (report_cache) ---------------------------------------------------
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times a report reads its snapshot (`report_context.read_snapshot`) from now on."""
+    from services.registry.domain import cooperatives as use_cases
+
+    reads = [0]
+    original = use_cases.read_snapshot
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        reads[0] += 1
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(use_cases, "read_snapshot", counted)
+    return reads
+
+
+async def test_the_next_report_on_a_remembered_cooperative_skips_the_read(
+    api: httpx.AsyncClient, service_env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After this process wrote a cooperative's report, the next one for the same period is one statement: no
+    read, the next revision, the next version, the right latest report, and one event each."""
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    reads = count_reads(monkeypatch)
+    first = await api.post(url, json=status_body(as_of="2025-06-30", members_official=11), headers=auth())
+    back_dated = await api.post(url, json=status_body(as_of="2025-05-31", members_official=12), headers=auth())
+    newest = await api.post(url, json=status_body(as_of="2025-07-01", members_official=13), headers=auth())
+    other_period = await api.post(
+        url, json=status_body(period="2024-H2", as_of="2024-12-31", members_official=14), headers=auth()
+    )
+    assert [r.status_code for r in (first, back_dated, newest, other_period)] == [201] * 4
+    assert reads[0] == 2  # the first report, and the first of another period; not the two in between
+    assert [r.json()["revision"] for r in (first, back_dated, newest, other_period)] == [1, 2, 3, 1]
+    current = (await api.get(f"/v1/cooperatives/{coop['id']}", headers=auth())).json()
+    assert current["version"] == 5
+    assert current["latest_status"]["id"] == newest.json()["id"]
+    events = await events_for(service_env.bootstrap_servers, topics.COOPERATIVE_STATUS, coop["id"], 5)
+    assert [(e["version"], e["status"]["members_official"]) for e in events[1:]] == [
+        (2, 11),
+        (3, 11),  # the back-dated report is not the latest: the event carries the one remembered
+        (4, 13),
+        (5, 13),
+    ]
+
+
+async def test_a_change_this_process_did_not_remember_is_read_before_the_report(
+    api: httpx.AsyncClient, service_env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change made since the report this process remembers (here a PATCH; another replica or the file import
+    alike) moved the version: the remembered write applies to nothing, the report reads and writes afresh, and
+    its event carries the cooperative as changed."""
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}"
+    assert (await api.post(f"{url}/status-reports", json=status_body(), headers=auth())).status_code == 201
+    etag = (await api.get(url, headers=auth())).headers["etag"]
+    renamed = await api.patch(url, json={"name": "HTX Đổi Tên Mới"}, headers={**auth(), "If-Match": etag})
+    assert renamed.status_code == 200, renamed.text
+    reads = count_reads(monkeypatch)
+    report = await api.post(f"{url}/status-reports", json=status_body(members_official=21), headers=auth())
+    assert report.status_code == 201, report.text
+    assert reads[0] == 1
+    assert report.json()["revision"] == 2
+    assert (await api.get(url, headers=auth())).json()["version"] == 4
+    events = await events_for(service_env.bootstrap_servers, topics.COOPERATIVE_STATUS, coop["id"], 4)
+    assert events[-1]["version"] == 4
+    assert events[-1]["name"] == "HTX Đổi Tên Mới"
+    assert len((await api.get(f"{url}/status-reports", headers=auth())).json()) == 2
+
+
+async def test_an_agency_without_jurisdiction_is_refused_on_a_remembered_cooperative(
+    api: httpx.AsyncClient, service_env: Stack
+) -> None:
+    """The write that skips the read checks the agency's jurisdiction itself: another district's committee gets
+    403 and writes nothing; the cooperative's own district writes."""
+    coop = await create(api, unit_code="926")
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    assert (await api.post(url, json=status_body(), headers=auth("SNN"))).status_code == 201  # remembered now
+    refused = await api.post(url, json=status_body(), headers=auth("UBND-916"))
+    assert problem(refused, 403)["status"] == 403
+    not_a_writer = await api.post(url, json=status_body(), headers=auth("SKHDT"))
+    assert problem(not_a_writer, 403)["status"] == 403
+    assert len((await api.get(url, headers=auth())).json()) == 1
+    assert await outbox_rows_for(service_env, coop["id"]) == 2  # created, and the one report
+    home = await api.post(url, json=status_body(), headers=auth("UBND-926"))
+    assert home.status_code == 201, home.text
+    assert home.json()["revision"] == 2
+
+
 # -- jurisdiction ---------------------------------------------------------------------------------------
 
 

@@ -24,9 +24,10 @@ from services.registry.db.repositories import (
     StatusReportRepository,
     UnitRepository,
 )
-from services.registry.domain.access import authorise_registry_write, check_registry_write
+from services.registry.domain.access import JURISDICTION, authorise_registry_write, check_registry_write
 from services.registry.domain.idempotency import IdempotencyKey, Outcome, replayed, run_once
 from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate, StatusReportCreate
+from services.registry.domain.report_cache import ReportCache
 from services.registry.domain.report_context import ReportContext, lock_with_context, read_context, read_snapshot
 from services.registry.domain.values import is_newer, plain, stored
 from services.registry.domain.vietnamese import fold, normalise_name
@@ -104,7 +105,10 @@ class CooperativeService:
         self.clock = clock
         self.wake_relay = wake_relay
         # Built and compiled once per outbox (its table and NOTIFY channel are part of the statement).
-        self._report_if_unchanged = ReportIfUnchanged(outbox.table, outbox.channel, notify=wake_relay is None)
+        self._report_if_unchanged = ReportIfUnchanged(
+            outbox.table, outbox.channel, JURISDICTION, notify=wake_relay is None
+        )
+        self.known = ReportCache()  # what this process last wrote, per cooperative (report_cache)
 
     # -- reads ------------------------------------------------------------------------------------------
 
@@ -215,13 +219,38 @@ class CooperativeService:
         idem: IdempotencyKey | None,
         render: Render,
     ) -> Outcome:
-        """Add a status report. First without a lock: read everything in one statement, write everything in one
-        statement that applies only if the cooperative's version is still the one read (two round trips, no
-        BEGIN/COMMIT: the hot path of the whole system). If another writer of the cooperative, or of the same
-        Idempotency-Key, committed in between, do it again under the row lock, which always succeeds."""
-        outcome = await self._report_unlocked(principal, cooperative_id, data, idem, render)
+        """Add a status report: the hot path of the whole system, so in as few round trips as the rules allow.
+
+        1. When this process wrote the cooperative's latest report and knows the period (`report_cache`), and
+           no Idempotency-Key needs looking up: one statement that writes everything, if the cooperative is
+           still at the version remembered and the agency may write it.
+        2. Otherwise, or when that wrote nothing: without a lock, read everything in one statement, then write
+           everything in one statement that applies only if the cooperative's version is still the one read (no
+           BEGIN/COMMIT).
+        3. If another writer of the cooperative, or of the same Idempotency-Key, committed in between: again
+           under the row lock, which always succeeds (or says why not: 403, 404, the key's earlier outcome)."""
+        outcome = await self._report_known(principal, cooperative_id, data, render) if idem is None else None
+        if outcome is None:
+            outcome = await self._report_unlocked(principal, cooperative_id, data, idem, render)
         if outcome is None:
             outcome = await self._report_locked(principal, cooperative_id, data, idem, render)
+        return outcome
+
+    async def _report_known(
+        self, principal: Principal, cooperative_id: uuid.UUID, data: StatusReportCreate, render: Render
+    ) -> Outcome | None:
+        """None when this process does not know the cooperative for this period, or what it knows is out of date,
+        or the agency may not write it: nothing was written, and the next way decides (and says why)."""
+        known = self.known.get(cooperative_id, data.period)
+        if known is None:
+            return None
+        self._check_as_of(data)
+        async with driver_connection(self.engine) as conn:
+            outcome = await self._write_unlocked(
+                conn, principal, known.cooperative, known.latest, known.top_revision, data, None, render
+            )
+        if outcome is None:
+            self.known.forget(cooperative_id)
         return outcome
 
     async def _report_unlocked(
@@ -242,50 +271,71 @@ class CooperativeService:
                 replay = snapshot.replay
                 return replayed(idem, replay.request_hash, replay.status_code, replay.body)
             self._check_as_of(data)
-            # The time is taken after the read, as the locked path takes it after the lock: a writer that
-            # committed before this read has an earlier `created_at`, so reports of one period and date still
-            # sort (as_of, created_at) in commit order and the later one becomes the latest.
-            now = self.clock.now()
-            coop = snapshot.cooperative
-            seen_version = coop.version
-            plan = self._plan_report(principal, coop, data, snapshot.context, now)
-            for key, value in plan.bump.items():  # the transient row as it will be: what the event carries
-                setattr(coop, key, value)
-            [event] = self.outbox.rows_for([publish.cooperative_status(coop, plan.current, now)], occurred_at=now)
-            body = render(plan.report)
-            keys = (
-                {
-                    "agency": idem.agency,
-                    "key": idem.key,
-                    "endpoint": idem.endpoint,
-                    "request_hash": idem.request_hash,
-                    "status_code": 201,
-                    "response": body,
-                }
-                if idem
-                else None
+            coop, context = snapshot.cooperative, snapshot.context
+            check_registry_write(principal, context.jurisdiction, {coop.unit_code})
+            return await self._write_unlocked(
+                conn, principal, coop, context.previous, context.top_revision, data, idem, render
             )
-            try:
-                written = await self._report_if_unchanged.write(
-                    conn,
-                    cooperative_id=coop.id,
-                    seen_version=seen_version,
-                    report=plan.values,
-                    version=plan.bump,
-                    audit=plan.audit,
-                    outbox_row=event,
-                    idempotency=keys,
-                )
-            except asyncpg.UniqueViolationError as exc:
-                # A safety net, not the usual race: a concurrent request with the same key, or a report of the same
-                # revision, also bumped the version, so the version check stops the write first. Should a writer
-                # ever not, its row wins and this request is redone under the lock like any other lost race.
-                if exc.constraint_name not in _RACE_CONSTRAINTS:
-                    raise
-                log.warning("status report lost a race on %s; redone under the lock", exc.constraint_name)
-                return None
+
+    async def _write_unlocked(
+        self,
+        conn: asyncpg.Connection,
+        principal: Principal,
+        coop: Cooperative,
+        previous: StatusReport | None,
+        top_revision: int,
+        data: StatusReportCreate,
+        idem: IdempotencyKey | None,
+        render: Render,
+    ) -> Outcome | None:
+        """Write the report on `coop` (a detached row at the version it was read or remembered at) in one
+        statement; None when it wrote nothing (another writer got there first, or the agency may not write it)."""
+        # The time is taken after the read, as the locked path takes it after the lock: a writer that committed
+        # before this read has an earlier `created_at`, so reports of one period and date still sort
+        # (as_of, created_at) in commit order and the later one becomes the latest.
+        now = self.clock.now()
+        seen_version = coop.version
+        plan = self._plan_report(principal, coop, data, previous, top_revision, now)
+        for key, value in plan.bump.items():  # the detached row as it will be: what the event carries
+            setattr(coop, key, value)
+        [event] = self.outbox.rows_for([publish.cooperative_status(coop, plan.current, now)], occurred_at=now)
+        body = render(plan.report)
+        keys = (
+            {
+                "agency": idem.agency,
+                "key": idem.key,
+                "endpoint": idem.endpoint,
+                "request_hash": idem.request_hash,
+                "status_code": 201,
+                "response": body,
+            }
+            if idem
+            else None
+        )
+        try:
+            written = await self._report_if_unchanged.write(
+                conn,
+                cooperative_id=coop.id,
+                seen_version=seen_version,
+                report=plan.values,
+                version=plan.bump,
+                audit=plan.audit,
+                outbox_row=event,
+                idempotency=keys,
+                agency=principal.agency,
+                on=self.clock.today(),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            # A safety net, not the usual race: a concurrent request with the same key, or a report of the same
+            # revision, also bumped the version, so the version check stops the write first. Should a writer
+            # ever not, its row wins and this request is redone under the lock like any other lost race.
+            if exc.constraint_name not in _RACE_CONSTRAINTS:
+                raise
+            log.warning("status report lost a race on %s; redone under the lock", exc.constraint_name)
+            return None
         if not written:
             return None
+        self.known.remember(coop, plan.current, data.period, plan.values["revision"], seen_version=seen_version)
         if self.wake_relay is not None:
             self.wake_relay()
         return Outcome(201, body, replayed=False)
@@ -330,7 +380,8 @@ class CooperativeService:
         today = self.clock.today()
         if context is None or context.on != today:
             context = await read_context(session, coop.id, data.period, principal.agency, today)
-        plan = self._plan_report(principal, coop, data, context, now)
+        check_registry_write(principal, context.jurisdiction, {coop.unit_code})
+        plan = self._plan_report(principal, coop, data, context.previous, context.top_revision, now)
         await session.flush()  # whatever the caller staged goes first (nothing, for the API: no round trip)
         await StatusReportRepository(session).add_with_new_version(plan.values, coop.id, plan.bump, plan.audit)
         for key, value in plan.bump.items():  # the loaded row now matches the database: nothing left to flush
@@ -351,17 +402,17 @@ class CooperativeService:
         principal: Principal,
         coop: Cooperative,
         data: StatusReportCreate,
-        context: ReportContext,
+        previous: StatusReport | None,
+        top_revision: int,
         now: datetime,
     ) -> _ReportPlan:
-        """What adding `data` to `coop` writes, given what was read (`context`); refuses an agency without
-        jurisdiction over the cooperative. Shared by the unlocked and the locked path and the file import."""
-        check_registry_write(principal, context.jurisdiction, {coop.unit_code})
-        previous = context.previous
+        """What adding `data` to `coop` writes, given its latest report (`previous`) and the period's highest
+        revision. The caller has checked the agency's jurisdiction (`check_registry_write`), or writes with the
+        statement that checks it (`report_if_unchanged`). Shared by every way a report is written."""
         values = {
             "id": uuid.uuid4(),
             "cooperative_id": coop.id,
-            "revision": context.top_revision + 1,
+            "revision": top_revision + 1,
             "reported_by_agency": principal.agency,
             "reported_by": principal.subject,
             "created_at": now,
