@@ -547,8 +547,8 @@ def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_the_next_report_on_a_remembered_cooperative_skips_the_read(
     api: httpx.AsyncClient, service_env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After this process wrote a cooperative's report, the next one for the same period is one statement: no
-    read, the next revision, the next version, the right latest report, and one event each."""
+    """After this process wrote a cooperative's report, its next reports are one statement each, whatever their
+    period: no read, the next revision of their period, the next version, the right latest report, one event."""
     coop = await create(api)
     url = f"/v1/cooperatives/{coop['id']}/status-reports"
     reads = count_reads(monkeypatch)
@@ -559,17 +559,20 @@ async def test_the_next_report_on_a_remembered_cooperative_skips_the_read(
         url, json=status_body(period="2024-H2", as_of="2024-12-31", members_official=14), headers=auth()
     )
     assert [r.status_code for r in (first, back_dated, newest, other_period)] == [201] * 4
-    assert reads[0] == 2  # the first report, and the first of another period; not the two in between
+    assert reads[0] == 1  # the first report only
     assert [r.json()["revision"] for r in (first, back_dated, newest, other_period)] == [1, 2, 3, 1]
+    again = await api.post(url, json=status_body(period="2024-H2", as_of="2024-12-30"), headers=auth())
+    assert (again.status_code, again.json()["revision"], reads[0]) == (201, 2, 1)
     current = (await api.get(f"/v1/cooperatives/{coop['id']}", headers=auth())).json()
-    assert current["version"] == 5
+    assert current["version"] == 6
     assert current["latest_status"]["id"] == newest.json()["id"]
-    events = await events_for(service_env.bootstrap_servers, topics.COOPERATIVE_STATUS, coop["id"], 5)
+    events = await events_for(service_env.bootstrap_servers, topics.COOPERATIVE_STATUS, coop["id"], 6)
     assert [(e["version"], e["status"]["members_official"]) for e in events[1:]] == [
         (2, 11),
         (3, 11),  # the back-dated report is not the latest: the event carries the one remembered
         (4, 13),
         (5, 13),
+        (6, 13),
     ]
 
 
@@ -595,6 +598,27 @@ async def test_a_change_this_process_did_not_remember_is_read_before_the_report(
     assert events[-1]["version"] == 4
     assert events[-1]["name"] == "HTX Đổi Tên Mới"
     assert len((await api.get(f"{url}/status-reports", headers=auth())).json()) == 2
+
+
+async def test_two_replicas_remember_each_their_own_writes(
+    api: httpx.AsyncClient, service_env: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second registry process (its own memory) learns every period's revisions from its first read; each
+    replica's memory goes stale when the other writes, and then costs a read, never a wrong revision."""
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    h1, h2 = {"period": "2025-H1", "as_of": "2025-06-30"}, {"period": "2024-H2", "as_of": "2024-12-31"}
+    for body in (h1, h2):
+        assert (await api.post(url, json=status_body(**body), headers=auth())).status_code == 201
+    reads = count_reads(monkeypatch)
+    async with running(create_app(clock=clock())) as other:
+        first = await other.post(url, json=status_body(**h1), headers=auth())  # reads: it knows nothing yet
+        second = await other.post(url, json=status_body(**h2), headers=auth())  # knows 2024-H2 from that read
+    assert (first.json()["revision"], second.json()["revision"], reads[0]) == (2, 2, 1)
+    stale = await api.post(url, json=status_body(**h2), headers=auth())  # remembered version 3; it is 5 now
+    assert (stale.status_code, stale.json()["revision"], reads[0]) == (201, 3, 2)
+    assert (await api.get(f"/v1/cooperatives/{coop['id']}", headers=auth())).json()["version"] == 6
+    assert await outbox_rows_for(service_env, coop["id"]) == 6
 
 
 async def test_an_agency_without_jurisdiction_is_refused_on_a_remembered_cooperative(

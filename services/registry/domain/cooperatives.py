@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -241,13 +241,13 @@ class CooperativeService:
     ) -> Outcome | None:
         """None when this process does not know the cooperative for this period, or what it knows is out of date,
         or the agency may not write it: nothing was written, and the next way decides (and says why)."""
-        known = self.known.get(cooperative_id, data.period)
+        known = self.known.get(cooperative_id)
         if known is None:
             return None
         self._check_as_of(data)
         async with driver_connection(self.engine) as conn:
             outcome = await self._write_unlocked(
-                conn, principal, known.cooperative, known.latest, known.top_revision, data, None, render
+                conn, principal, known.cooperative, known.latest, known.top_revisions, data, None, render
             )
         if outcome is None:
             self.known.forget(cooperative_id)
@@ -274,7 +274,7 @@ class CooperativeService:
             coop, context = snapshot.cooperative, snapshot.context
             check_registry_write(principal, context.jurisdiction, {coop.unit_code})
             return await self._write_unlocked(
-                conn, principal, coop, context.previous, context.top_revision, data, idem, render
+                conn, principal, coop, context.previous, snapshot.top_revisions, data, idem, render
             )
 
     async def _write_unlocked(
@@ -283,7 +283,7 @@ class CooperativeService:
         principal: Principal,
         coop: Cooperative,
         previous: StatusReport | None,
-        top_revision: int,
+        top_revisions: Mapping[str, int],
         data: StatusReportCreate,
         idem: IdempotencyKey | None,
         render: Render,
@@ -295,7 +295,7 @@ class CooperativeService:
         # (as_of, created_at) in commit order and the later one becomes the latest.
         now = self.clock.now()
         seen_version = coop.version
-        plan = self._plan_report(principal, coop, data, previous, top_revision, now)
+        plan = self._plan_report(principal, coop, data, previous, top_revisions.get(data.period, 0), now)
         for key, value in plan.bump.items():  # the detached row as it will be: what the event carries
             setattr(coop, key, value)
         [event] = self.outbox.rows_for([publish.cooperative_status(coop, plan.current, now)], occurred_at=now)
@@ -335,7 +335,7 @@ class CooperativeService:
             return None
         if not written:
             return None
-        self.known.remember(coop, plan.current, data.period, plan.values["revision"], seen_version=seen_version)
+        self.known.remember(coop, plan.current, {**top_revisions, data.period: plan.values["revision"]})
         if self.wake_relay is not None:
             self.wake_relay()
         return Outcome(201, body, replayed=False)

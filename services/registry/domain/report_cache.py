@@ -1,6 +1,6 @@
 """What this process last wrote for a cooperative, so that its next status report can skip the read.
 
-A status report first reads the cooperative, its latest report and the period's highest revision
+A status report first reads the cooperative, its latest report and the highest revision of each of its periods
 (`report_context.read_snapshot`), then writes. When this process wrote the cooperative's latest report, it
 already knows all three as they were at the version it wrote. The write (`repositories.report_if_unchanged`)
 applies only while the cooperative is still at that version, and only if the agency may write it on the day
@@ -30,18 +30,18 @@ CAPACITY = 10_000  # cooperatives remembered per process (the city has a few hun
 
 @dataclass(frozen=True)
 class Known:
-    """A cooperative as this process last wrote it: what a report on it for `period` needs instead of a read."""
+    """A cooperative as this process last wrote it: what its next report needs instead of a read."""
 
     cooperative: Cooperative  # a fresh detached row (shared.db.detached): the caller may change it
-    latest: StatusReport | None
-    top_revision: int
+    latest: StatusReport
+    top_revisions: Mapping[str, int]  # the highest revision of each of its periods (a period not here has none)
 
 
 @dataclass(frozen=True)
 class _Entry:
     cooperative: Mapping[str, Any]
-    latest: Mapping[str, Any] | None
-    top_revisions: Mapping[str, int]  # per period this process has written or read
+    latest: Mapping[str, Any]
+    top_revisions: Mapping[str, int]
 
 
 class ReportCache:
@@ -49,24 +49,20 @@ class ReportCache:
         self.capacity = capacity
         self._entries: OrderedDict[uuid.UUID, _Entry] = OrderedDict()
 
-    def get(self, cooperative_id: uuid.UUID, period: str) -> Known | None:
+    def get(self, cooperative_id: uuid.UUID) -> Known | None:
         entry = self._entries.get(cooperative_id)
-        if entry is None or period not in entry.top_revisions:
+        if entry is None:
             return None
         self._entries.move_to_end(cooperative_id)
-        latest = detached(StatusReport, entry.latest) if entry.latest is not None else None
-        return Known(detached(Cooperative, entry.cooperative), latest, entry.top_revisions[period])
+        return Known(
+            detached(Cooperative, entry.cooperative), detached(StatusReport, entry.latest), entry.top_revisions
+        )
 
-    def remember(
-        self, cooperative: Cooperative, latest: StatusReport, period: str, revision: int, *, seen_version: int
-    ) -> None:
-        """After a report was written on the cooperative at `seen_version`: the cooperative at its new version (a
-        detached row), its latest report now, and the revision just written for `period`. What was known of its
-        other periods is kept only if it was known at `seen_version` (then only this period changed)."""
-        earlier = self._entries.pop(cooperative.id, None)
-        still_true = earlier is not None and earlier.cooperative["version"] == seen_version
-        top_revisions = {**(earlier.top_revisions if earlier and still_true else {}), period: revision}
-        self._entries[cooperative.id] = _Entry(dict(vars(cooperative)), dict(vars(latest)), top_revisions)
+    def remember(self, cooperative: Cooperative, latest: StatusReport, top_revisions: Mapping[str, int]) -> None:
+        """After a report was written: the cooperative at its new version (a detached row), its latest report
+        now, and the highest revision of each of its periods, the one just written included."""
+        self._entries.pop(cooperative.id, None)
+        self._entries[cooperative.id] = _Entry(dict(vars(cooperative)), dict(vars(latest)), dict(top_revisions))
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 

@@ -128,11 +128,13 @@ class Replay:
 @dataclass(frozen=True)
 class ReportSnapshot:
     """Everything a report needs, read in one statement without a lock: the cooperative (a detached row, as
-    it was at `cooperative.version`: `shared.db.detached`), the context, and the earlier outcome if the
-    Idempotency-Key was used."""
+    it was at `cooperative.version`: `shared.db.detached`), the context, the highest revision of each of its
+    periods (so a process that remembers the cooperative knows them for its next report of any period:
+    `report_cache`), and the earlier outcome if the Idempotency-Key was used."""
 
     cooperative: Cooperative
     context: ReportContext
+    top_revisions: dict[str, int]
     replay: Replay | None
 
 
@@ -141,7 +143,15 @@ _REPORTS = cast(Table, StatusReport.__table__)
 
 
 def _snapshot_statement() -> Select[Any]:
-    agency, _, top_revision = _parts()
+    agency, _, _ = _parts()
+    cooperative_id = bindparam("cooperative_id", type_=Uuid)
+    per_period = (
+        select(StatusReport.period, func.max(StatusReport.revision).label("top"))
+        .where(StatusReport.cooperative_id == cooperative_id)
+        .group_by(StatusReport.period)
+        .subquery("per_period")
+    )
+    top_revisions = select(func.jsonb_object_agg(per_period.c.period, per_period.c.top)).scalar_subquery()
     keys = cast(Table, IdempotencyRecord.__table__)
     replay = (
         select(keys.c.request_hash, keys.c.status_code, keys.c.response)
@@ -157,12 +167,12 @@ def _snapshot_statement() -> Select[Any]:
     # reports grows with its history.
     latest = _REPORTS.alias("latest")
     return (
-        select(_COOPERATIVES, agency, latest, top_revision, replay)
+        select(_COOPERATIVES, agency, latest, top_revisions, replay)
         .select_from(_COOPERATIVES)
         .outerjoin(agency, true())
         .outerjoin(latest, latest.c.id == _COOPERATIVES.c.latest_report_id)
         .outerjoin(replay, true())
-        .where(_COOPERATIVES.c.id == bindparam("cooperative_id", type_=Uuid))
+        .where(_COOPERATIVES.c.id == cooperative_id)
     )
 
 
@@ -191,12 +201,13 @@ async def read_snapshot(
     coop = detached(Cooperative, dict(zip(_COOP_KEYS, columns[:n_coop], strict=True)))
     agency_columns = columns[n_coop : n_coop + 4]
     report_columns = columns[n_coop + 4 : n_coop + 4 + n_report]
-    top_revision, request_hash, status_code, body = columns[n_coop + 4 + n_report :]
+    top_revisions, request_hash, status_code, body = columns[n_coop + 4 + n_report :]
+    top_revisions = {str(p): int(r) for p, r in (top_revisions or {}).items()}
     previous = (
         detached(StatusReport, dict(zip(_REPORT_KEYS, report_columns, strict=True)))
         if report_columns[0] is not None
         else None
     )
-    context = ReportContext(on, Jurisdiction.of(agency_columns), previous, int(top_revision or 0))
+    context = ReportContext(on, Jurisdiction.of(agency_columns), previous, top_revisions.get(period, 0))
     replay = Replay(request_hash, status_code, body) if request_hash is not None else None
-    return ReportSnapshot(coop, context, replay)
+    return ReportSnapshot(coop, context, top_revisions, replay)
