@@ -544,6 +544,21 @@ def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return reads
 
 
+def record_forgets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The cooperatives whose remembered write applied to nothing (so the remembered path was tried), in order."""
+    from services.registry.domain.report_cache import ReportCache
+
+    forgotten: list[str] = []
+    original = ReportCache.forget
+
+    def recorded(self: ReportCache, cooperative_id: uuid.UUID) -> None:
+        forgotten.append(str(cooperative_id))
+        original(self, cooperative_id)
+
+    monkeypatch.setattr(ReportCache, "forget", recorded)
+    return forgotten
+
+
 async def test_the_next_report_on_a_remembered_cooperative_skips_the_read(
     api: httpx.AsyncClient, service_env: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -588,10 +603,10 @@ async def test_a_change_this_process_did_not_remember_is_read_before_the_report(
     etag = (await api.get(url, headers=auth())).headers["etag"]
     renamed = await api.patch(url, json={"name": "HTX Đổi Tên Mới"}, headers={**auth(), "If-Match": etag})
     assert renamed.status_code == 200, renamed.text
-    reads = count_reads(monkeypatch)
+    reads, forgotten = count_reads(monkeypatch), record_forgets(monkeypatch)
     report = await api.post(f"{url}/status-reports", json=status_body(members_official=21), headers=auth())
     assert report.status_code == 201, report.text
-    assert reads[0] == 1
+    assert (reads[0], forgotten) == (1, [coop["id"]])  # the remembered write was tried, applied to nothing
     assert report.json()["revision"] == 2
     assert (await api.get(url, headers=auth())).json()["version"] == 4
     events = await events_for(service_env.bootstrap_servers, topics.COOPERATIVE_STATUS, coop["id"], 4)
@@ -621,23 +636,36 @@ async def test_two_replicas_remember_each_their_own_writes(
     assert await outbox_rows_for(service_env, coop["id"]) == 6
 
 
-async def test_an_agency_without_jurisdiction_is_refused_on_a_remembered_cooperative(
-    api: httpx.AsyncClient, service_env: Stack
+@pytest.mark.parametrize("agency", ["UBND-916", "SKHDT", "KHONG-CO-THAT"])
+async def test_an_agency_that_may_not_write_is_refused_on_a_remembered_cooperative(
+    api: httpx.AsyncClient, service_env: Stack, monkeypatch: pytest.MonkeyPatch, agency: str
 ) -> None:
-    """The write that skips the read checks the agency's jurisdiction itself: another district's committee gets
-    403 and writes nothing; the cooperative's own district writes."""
+    """The write that skips the read checks the agency itself (access.may_write_in_sql): another district's
+    committee, a department that does not keep the registry, an unknown agency — each gets 403 and writes
+    nothing, though the remembered write was tried; the cooperative's own district then writes."""
     coop = await create(api, unit_code="926")
     url = f"/v1/cooperatives/{coop['id']}/status-reports"
     assert (await api.post(url, json=status_body(), headers=auth("SNN"))).status_code == 201  # remembered now
-    refused = await api.post(url, json=status_body(), headers=auth("UBND-916"))
+    forgotten = record_forgets(monkeypatch)
+    refused = await api.post(url, json=status_body(), headers=auth(agency))
     assert problem(refused, 403)["status"] == 403
-    not_a_writer = await api.post(url, json=status_body(), headers=auth("SKHDT"))
-    assert problem(not_a_writer, 403)["status"] == 403
+    assert forgotten == [coop["id"]]
     assert len((await api.get(url, headers=auth())).json()) == 1
     assert await outbox_rows_for(service_env, coop["id"]) == 2  # created, and the one report
     home = await api.post(url, json=status_body(), headers=auth("UBND-926"))
-    assert home.status_code == 201, home.text
-    assert home.json()["revision"] == 2
+    assert (home.status_code, home.json()["revision"]) == (201, 2)
+
+
+async def test_a_future_report_on_a_remembered_cooperative_is_refused_before_any_write(
+    api: httpx.AsyncClient, service_env: Stack
+) -> None:
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    assert (await api.post(url, json=status_body(), headers=auth())).status_code == 201
+    body = problem(await api.post(url, json=status_body(as_of="2025-07-16"), headers=auth()), 422)
+    assert fields_of(body) == {"as_of"}
+    assert len((await api.get(url, headers=auth())).json()) == 1
+    assert await outbox_rows_for(service_env, coop["id"]) == 2
 
 
 # -- jurisdiction ---------------------------------------------------------------------------------------

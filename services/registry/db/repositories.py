@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import Insert, Select, Table, Uuid, and_, bindparam, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    Uuid,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
@@ -182,33 +197,30 @@ _REPORT_WITH_NEW_VERSION = _report_with_new_version()
 _IDEMPOTENCY_COLUMNS = ("agency", "key", "endpoint", "request_hash", "status_code", "response")
 
 
-def report_if_unchanged(outbox: Table, channel: str | None, jurisdiction: Select[Any]) -> Select[Any]:
+def report_if_unchanged(
+    outbox: Table, channel: str | None, may_write: Callable[[ColumnElement[Any]], ColumnElement[bool]]
+) -> Select[Any]:
     """The whole of a status report as one statement, hence one transaction, with no lock held in between: *if*
-    the cooperative is still at version `c_seen_version` and the agency may write it (`jurisdiction`: the row
-    `access.JURISDICTION` reads, with its parameters `agency` and `on`), set its new version, insert the report,
-    the audit row, the Idempotency-Key's outcome (when `k_key` is not NULL) and the outbox row, and wake the
-    relay by NOTIFY on `channel` (None: the caller wakes it, see `ReportIfUnchanged`). Returns one row when it
-    wrote, none when another writer got there first or the agency may not write (then nothing is written).
+    the cooperative is still at version `c_seen_version` and the agency may write it (`may_write`: a condition
+    on the cooperative's unit, `access.may_write_in_sql`, with its parameters `agency` and `on`), set its new
+    version, insert the report, the audit row, the Idempotency-Key's outcome (when `k_key` is not NULL) and the
+    outbox row, and wake the relay by NOTIFY on `channel` (None: the caller wakes it, see `ReportIfUnchanged`).
+    Returns one row when it wrote, none when another writer got there first or the agency may not write (then
+    nothing is written).
 
     The UPDATE takes the row lock; if it has to wait for a concurrent writer, PostgreSQL re-checks the version on
     the row that writer committed, so a report read before that commit can never be written after it. Parameters:
     `c_*`, `r_*`, `a_*`, `k_*`, `o_*` (the outbox row: `shared.messaging.outbox.ROW_COLUMNS`)."""
     reports, cooperatives, changes = _table(StatusReport), _table(Cooperative), _table(CooperativeChange)
-    # The agency may still write this cooperative today (`access.check_registry_write`, in SQL): the check
-    # travels with the write, so a report planned from what this process remembers (`report_cache`) needs no
-    # read first, and one planned from a read cannot outrun a change of jurisdiction in between.
-    agency = jurisdiction.subquery("writer")
-    may_write = (
-        select(agency.c.code)
-        .where(agency.c.active, agency.c.writes_registry, cooperatives.c.unit_code == func.any(agency.c.jurisdiction))
-        .exists()
-    )
+    # The agency may still write this cooperative today (`access.may_write_in_sql`): the check travels with the
+    # write, so a report planned from what this process remembers (`report_cache`) needs no read first, and one
+    # planned from a read cannot outrun a change of jurisdiction in between.
     bumped = (
         update(cooperatives)
         .where(
             cooperatives.c.id == bindparam("c_id", type_=cooperatives.c.id.type),
             cooperatives.c.version == bindparam("c_seen_version", type_=cooperatives.c.version.type),
-            may_write,
+            may_write(cooperatives.c.unit_code),
         )
         .values(_bound(cooperatives, "c_", _NEW_VERSION_COLUMNS))
         .returning(cooperatives.c.id)
@@ -242,8 +254,15 @@ class ReportIfUnchanged:
     the commits of notifying transactions on one database-wide lock, and the relay's listener then took a
     message per commit (docs/performance.md, fix 25)."""
 
-    def __init__(self, outbox: Table, channel: str, jurisdiction: Select[Any], *, notify: bool = True) -> None:
-        self.statement = DriverStatement.of(report_if_unchanged(outbox, channel if notify else None, jurisdiction))
+    def __init__(
+        self,
+        outbox: Table,
+        channel: str,
+        may_write: Callable[[ColumnElement[Any]], ColumnElement[bool]],
+        *,
+        notify: bool = True,
+    ) -> None:
+        self.statement = DriverStatement.of(report_if_unchanged(outbox, channel if notify else None, may_write))
 
     async def write(
         self,

@@ -24,7 +24,7 @@ from services.registry.db.repositories import (
     StatusReportRepository,
     UnitRepository,
 )
-from services.registry.domain.access import JURISDICTION, authorise_registry_write, check_registry_write
+from services.registry.domain.access import authorise_registry_write, check_registry_write, may_write_in_sql
 from services.registry.domain.idempotency import IdempotencyKey, Outcome, replayed, run_once
 from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate, StatusReportCreate
 from services.registry.domain.report_cache import ReportCache
@@ -106,7 +106,7 @@ class CooperativeService:
         self.wake_relay = wake_relay
         # Built and compiled once per outbox (its table and NOTIFY channel are part of the statement).
         self._report_if_unchanged = ReportIfUnchanged(
-            outbox.table, outbox.channel, JURISDICTION, notify=wake_relay is None
+            outbox.table, outbox.channel, may_write_in_sql, notify=wake_relay is None
         )
         self.known = ReportCache()  # what this process last wrote, per cooperative (report_cache)
 
@@ -221,9 +221,9 @@ class CooperativeService:
     ) -> Outcome:
         """Add a status report: the hot path of the whole system, so in as few round trips as the rules allow.
 
-        1. When this process wrote the cooperative's latest report and knows the period (`report_cache`), and
-           no Idempotency-Key needs looking up: one statement that writes everything, if the cooperative is
-           still at the version remembered and the agency may write it.
+        1. When this process remembers the cooperative as it last wrote it (`report_cache`), and no
+           Idempotency-Key needs looking up: one statement that writes everything, if the cooperative is still
+           at the version remembered and the agency may write it.
         2. Otherwise, or when that wrote nothing: without a lock, read everything in one statement, then write
            everything in one statement that applies only if the cooperative's version is still the one read (no
            BEGIN/COMMIT).
@@ -239,8 +239,8 @@ class CooperativeService:
     async def _report_known(
         self, principal: Principal, cooperative_id: uuid.UUID, data: StatusReportCreate, render: Render
     ) -> Outcome | None:
-        """None when this process does not know the cooperative for this period, or what it knows is out of date,
-        or the agency may not write it: nothing was written, and the next way decides (and says why)."""
+        """None when this process does not remember the cooperative, or what it remembers is out of date, or the
+        agency may not write it: nothing was written, and the next way decides (and says why)."""
         known = self.known.get(cooperative_id)
         if known is None:
             return None
@@ -290,9 +290,11 @@ class CooperativeService:
     ) -> Outcome | None:
         """Write the report on `coop` (a detached row at the version it was read or remembered at) in one
         statement; None when it wrote nothing (another writer got there first, or the agency may not write it)."""
-        # The time is taken after the read, as the locked path takes it after the lock: a writer that committed
-        # before this read has an earlier `created_at`, so reports of one period and date still sort
-        # (as_of, created_at) in commit order and the later one becomes the latest.
+        # The time is taken after the read (or after what the read would have returned was remembered), as the
+        # locked path takes it after the lock: a writer that committed before has an earlier `created_at`, so
+        # reports of one period and date still sort (as_of, created_at) in commit order and the later one
+        # becomes the latest. A writer that commits after the read or the remembered version moves the version,
+        # and this write then applies to nothing.
         now = self.clock.now()
         seen_version = coop.version
         plan = self._plan_report(principal, coop, data, previous, top_revisions.get(data.period, 0), now)
@@ -408,7 +410,8 @@ class CooperativeService:
     ) -> _ReportPlan:
         """What adding `data` to `coop` writes, given its latest report (`previous`) and the period's highest
         revision. The caller has checked the agency's jurisdiction (`check_registry_write`), or writes with the
-        statement that checks it (`report_if_unchanged`). Shared by every way a report is written."""
+        statement that checks it (`report_if_unchanged`). Shared by the API's ways of writing a report (the file
+        import applies the same rules to many cooperatives at once: `transfer._write`)."""
         values = {
             "id": uuid.uuid4(),
             "cooperative_id": coop.id,

@@ -6,9 +6,9 @@ already knows all three as they were at the version it wrote. The write (`reposi
 applies only while the cooperative is still at that version, and only if the agency may write it on the day
 (its jurisdiction is checked in the same statement): every writer of a cooperative or of its reports bumps
 its version (API, file import, the locked path), so a remembered state that is out of date costs one
-statement that writes nothing, and the report is then done the usual way. Nothing here is trusted for
-correctness, only for saving the read: one round trip of a report's two, ~10 % of the machine's time per
-report (docs/performance.md, fix 35).
+statement that writes nothing, and the report is then done the usual way. What is remembered is trusted only
+while the version it was written at is the cooperative's current one, which the write itself checks. It saves
+one round trip of a report's two: ~11 % of the registry's CPU per report (docs/performance.md, fix 35).
 
 Per process and bounded (least recently used first out). Not used with an Idempotency-Key: an earlier outcome
 of the key has to be looked up before writing, which is the read this would save.
@@ -20,6 +20,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from services.registry.db.models import Cooperative, StatusReport
@@ -54,13 +55,13 @@ class ReportCache:
         if entry is None:
             return None
         self._entries.move_to_end(cooperative_id)
-        return Known(
-            detached(Cooperative, entry.cooperative), detached(StatusReport, entry.latest), entry.top_revisions
-        )
+        cooperative, latest = detached(Cooperative, entry.cooperative), detached(StatusReport, entry.latest)
+        return Known(cooperative, latest, MappingProxyType(entry.top_revisions))
 
     def remember(self, cooperative: Cooperative, latest: StatusReport, top_revisions: Mapping[str, int]) -> None:
-        """After a report was written: the cooperative at its new version (a detached row), its latest report
-        now, and the highest revision of each of its periods, the one just written included."""
+        """After a report was written: the cooperative at its new version, its latest report now (both detached
+        rows, `shared.db.detached`: their attributes are their columns), and the highest revision of each of its
+        periods, the one just written included."""
         self._entries.pop(cooperative.id, None)
         self._entries[cooperative.id] = _Entry(dict(vars(cooperative)), dict(vars(latest)), dict(top_revisions))
         while len(self._entries) > self.capacity:
