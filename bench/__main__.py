@@ -129,8 +129,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             results["floors"] = f
             print(f"  {json.dumps(f)}", flush=True)
+        settled: dict[str, float] = results.setdefault("settle_s", {})
         if "write" in chosen:
             print("2. write path", flush=True)
+            settled["write"] = await system.settle()
             bare = floors.BareApp(system.database_url, str(workdir / "bare_app.log"))
             await bare.start()
             try:
@@ -148,9 +150,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 bare.stop()
         if "consumers" in chosen:
             print("consumers draining a pre-filled topic", flush=True)
+            settled["consumers"] = await system.settle()
             await _guarded(results, "consumers", _consumer_drain(system, cfg))
         if "e2e" in chosen:
             print("3. end to end", flush=True)
+            settled["e2e"] = await system.settle()
             await _guarded(
                 results,
                 "end_to_end",
