@@ -7,14 +7,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import Body, FastAPI, Header
+from fastapi import Body, FastAPI
 
-from services.registry.api.cooperatives import (
-    IDEMPOTENCY_KEY,
-    IDEMPOTENCY_KEY_DESCRIPTION,
-    IDEMPOTENCY_KEY_LENGTH,
-    PROBLEMS,
-)
+from services.registry.api.cooperatives import PROBLEMS, IdempotencyHeader
 from services.registry.api.schemas import StatusReportOut
 from services.registry.app import create_app
 from services.registry.domain.inputs import StatusReportCreate
@@ -39,13 +34,7 @@ def _declared() -> dict[str, Any]:
     async def create_status_report(  # noqa: RUF029 - documentation only, never served
         cooperative_id: uuid.UUID,
         data: StatusReportCreate = Body(...),
-        idempotency_key: str | None = Header(
-            None,
-            alias=IDEMPOTENCY_KEY,
-            min_length=IDEMPOTENCY_KEY_LENGTH[0],
-            max_length=IDEMPOTENCY_KEY_LENGTH[1],
-            description=IDEMPOTENCY_KEY_DESCRIPTION,
-        ),
+        idempotency_key: str | None = IdempotencyHeader,
     ) -> None:
         raise AssertionError("never called")
 

@@ -21,21 +21,21 @@ from shared.errors import PreconditionRequired
 from shared.events.contracts import Classification, LegalStatus, Sector
 from shared.jsoncodec import JSONBody
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from shared.request_input import OptionalHeader
 
 router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
 READ = require_scope("registry:read")
 WRITE = require_scope("registry:write")
 
-IDEMPOTENCY_KEY = "Idempotency-Key"
-IDEMPOTENCY_KEY_LENGTH = (8, 200)
+IDEMPOTENCY = OptionalHeader("Idempotency-Key", min_length=8, max_length=200)
 IDEMPOTENCY_KEY_DESCRIPTION = (
     "Khóa chống trùng: gửi lại cùng khóa trả về kết quả lần đầu (a retry returns the first result)"
 )
 IdempotencyHeader = Header(
     None,
-    alias=IDEMPOTENCY_KEY,
-    min_length=IDEMPOTENCY_KEY_LENGTH[0],
-    max_length=IDEMPOTENCY_KEY_LENGTH[1],
+    alias=IDEMPOTENCY.name,
+    min_length=IDEMPOTENCY.min_length,
+    max_length=IDEMPOTENCY.max_length,
     description=IDEMPOTENCY_KEY_DESCRIPTION,
 )
 PROBLEMS: dict[int | str, dict[str, Any]] = {

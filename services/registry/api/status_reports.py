@@ -13,15 +13,7 @@ import uuid
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from services.registry.api.cooperatives import (
-    IDEMPOTENCY_KEY,
-    IDEMPOTENCY_KEY_DESCRIPTION,
-    IDEMPOTENCY_KEY_LENGTH,
-    PROBLEMS,
-    READ,
-    WRITE,
-    respond,
-)
+from services.registry.api.cooperatives import IDEMPOTENCY, IDEMPOTENCY_KEY_DESCRIPTION, PROBLEMS, READ, WRITE, respond
 from services.registry.api.dependencies import Registry, get_registry
 from services.registry.api.schemas import StatusReportOut, render_report
 from services.registry.domain.idempotency import IdempotencyKey
@@ -30,10 +22,9 @@ from shared.auth import Principal
 from shared.jsoncodec import JSONBody
 from shared.openapi import header_parameter, json_request_body, uuid_path_parameter
 from shared.pagination import MAX_PAGE_SIZE
-from shared.request_input import OptionalHeader, read_input
+from shared.request_input import read_input
 
 router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
-IDEMPOTENCY = OptionalHeader(IDEMPOTENCY_KEY, *IDEMPOTENCY_KEY_LENGTH)
 
 
 @router.post(
