@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -247,7 +247,15 @@ class CooperativeService:
         self._check_as_of(data)
         async with driver_connection(self.engine) as conn:
             outcome = await self._write_unlocked(
-                conn, principal, known.cooperative, known.latest, known.top_revisions, data, None, render
+                conn,
+                principal,
+                known.cooperative,
+                known.latest,
+                known.top_revisions,
+                data,
+                None,
+                render,
+                on=self.clock.today(),
             )
         if outcome is None:
             self.known.forget(cooperative_id)
@@ -274,7 +282,7 @@ class CooperativeService:
             coop, context = snapshot.cooperative, snapshot.context
             check_registry_write(principal, context.jurisdiction, {coop.unit_code})
             return await self._write_unlocked(
-                conn, principal, coop, context.previous, snapshot.top_revisions, data, idem, render
+                conn, principal, coop, context.previous, snapshot.top_revisions, data, idem, render, on=today
             )
 
     async def _write_unlocked(
@@ -287,9 +295,12 @@ class CooperativeService:
         data: StatusReportCreate,
         idem: IdempotencyKey | None,
         render: Render,
+        *,
+        on: date,
     ) -> Outcome | None:
         """Write the report on `coop` (a detached row at the version it was read or remembered at) in one
-        statement; None when it wrote nothing (another writer got there first, or the agency may not write it)."""
+        statement, the agency's jurisdiction judged for the day `on` (the one the read used, if there was a read);
+        None when it wrote nothing (another writer got there first, or the agency may not write it)."""
         # The time is taken after the read (or after what the read would have returned was remembered), as the
         # locked path takes it after the lock: a writer that committed before has an earlier `created_at`, so
         # reports of one period and date still sort (as_of, created_at) in commit order and the later one
@@ -325,7 +336,7 @@ class CooperativeService:
                 outbox_row=event,
                 idempotency=keys,
                 agency=principal.agency,
-                on=self.clock.today(),
+                on=on,
             )
         except asyncpg.UniqueViolationError as exc:
             # A safety net, not the usual race: a concurrent request with the same key, or a report of the same
