@@ -749,7 +749,7 @@ async def scale(
                 event = cooperative_status_event(rng, coop_id, version + 1, unit)
                 t0 = time.perf_counter()
                 async with sessions() as session, session.begin():
-                    await indicator_engine.on_cooperative_status(session, event)
+                    await indicator_engine.on_cooperative_statuses(session, [event])
                 costs.append(time.perf_counter() - t0)
             await system.wait_drained(timeout=300)
             rss = system.sampler.peaks_mb().get(f"scale-{size}", {}) if system.sampler else {}

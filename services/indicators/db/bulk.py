@@ -1,7 +1,7 @@
 """Many rows in one statement: `INSERT … SELECT * FROM unnest(:col1, :col2, …)`, one array per column.
 
 An executemany runs the statement once per row on the server and binds every row's values one by one on the
-client; a batch of events writes hundreds of rows per table, so that was most of its time. Here PostgreSQL
+client; a batch of events writes hundreds of rows per table, and that would be most of its time. Here PostgreSQL
 runs one statement, asyncpg encodes each column as one array, and the statement text never changes (SQLAlchemy
 compiles it once, asyncpg prepares it once). Rows must not repeat a conflict key (ON CONFLICT DO UPDATE
 cannot touch a row twice in one statement): callers key their rows by it.
@@ -30,7 +30,7 @@ def bulk_insert(table: Table, columns: Sequence[str]) -> Insert:
 
 def _array_item(kind: TypeEngine[Any]) -> TypeEngine[Any]:
     # An explicit cast to varchar(n) truncates silently; the column's own assignment cast refuses a value too
-    # long, as the one-row INSERT (bound as plain VARCHAR) did.
+    # long, as a one-row INSERT (bound as plain VARCHAR) does.
     return String() if isinstance(kind, String) else kind
 
 

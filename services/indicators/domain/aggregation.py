@@ -30,20 +30,16 @@ from services.indicators.db.models import (
     Contribution,
     IndicatorValue,
     OrgUnit,
-    ProfileChange,
-    StatusSnapshot,
 )
 from services.indicators.domain.measures import ONE, ZERO, value_of
 from services.indicators.domain.plans import PlanDocument
-from services.indicators.domain.projection import Change, contributions_for
+from services.indicators.domain.projection import Change, contributions_for, histories
 from services.indicators.domain.tree import OrgTree
 from shared.events.contracts import IndicatorValueV1
 from shared.messaging.outbox import Outbox
 
 Touched = set[tuple[str, str]]  # (period, leaf unit)
 
-_PROFILES = cast(Table, ProfileChange.__table__)
-_SNAPSHOTS = cast(Table, StatusSnapshot.__table__)
 _CONTRIBUTIONS = cast(Table, Contribution.__table__)
 _AGGREGATES = cast(Table, Aggregate.__table__)
 _VALUES = cast(Table, IndicatorValue.__table__)
@@ -52,16 +48,6 @@ _IDS = bindparam("ids", type_=ARRAY(UUID()))
 _UNITS = bindparam("units", type_=ARRAY(String()))
 _PERIODS = bindparam("periods", type_=ARRAY(String()))
 
-_READ_PROFILES = select(
-    _PROFILES.c.cooperative_id,
-    _PROFILES.c.effective_period,
-    _PROFILES.c.unit_code,
-    _PROFILES.c.legal_status,
-    _PROFILES.c.sector,
-).where(_PROFILES.c.cooperative_id == any_(_IDS))
-_READ_SNAPSHOTS = select(_SNAPSHOTS.c.cooperative_id, _SNAPSHOTS.c.period, _SNAPSHOTS.c.data).where(
-    _SNAPSHOTS.c.cooperative_id == any_(_IDS)
-)
 _READ_CONTRIBUTIONS = select(
     _CONTRIBUTIONS.c.cooperative_id, _CONTRIBUTIONS.c.period, _CONTRIBUTIONS.c.unit_code, _CONTRIBUTIONS.c.parts
 ).where(
@@ -91,7 +77,7 @@ _ADD_TO_SUMS = _insert_sums.on_conflict_do_update(
 )
 
 
-async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, changes: Sequence[Change]) -> Touched:
+async def refresh_contributions(session: AsyncSession, plan: PlanDocument, changes: Sequence[Change]) -> Touched:
     """Bring the contributions of the changed cooperatives (one change each) and the sums they add to up to
     date. Histories and stored contributions are read in three queries for all of them, the contributions
     written in one statement (and one for those that disappeared), and the sum deltas added up per
@@ -100,12 +86,7 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
         return set()
     from_period = {c.cooperative_id: c.from_period for c in changes}
     ids = list(from_period)
-    profiles: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for profile in (await session.execute(_READ_PROFILES, {"ids": ids})).all():
-        profiles[profile.cooperative_id].append(profile)
-    snapshots: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for snapshot in (await session.execute(_READ_SNAPSHOTS, {"ids": ids})).all():
-        snapshots[snapshot.cooperative_id].append(snapshot)
+    profiles, snapshots = await histories(session, ids)
     stored_by: dict[uuid.UUID, dict[str, Any]] = defaultdict(dict)
     since = min(from_period.values())
     for row in (
@@ -132,7 +113,8 @@ async def refresh_contributions_many(session: AsyncSession, plan: PlanDocument, 
     for cooperative_id in ids:
         start = from_period[cooperative_id]
         fresh = {
-            c.period: c for c in contributions_for(plan, profiles[cooperative_id], snapshots[cooperative_id], start)
+            c.period: c
+            for c in contributions_for(plan, profiles.get(cooperative_id, []), snapshots.get(cooperative_id, []), start)
         }
         stored = stored_by[cooperative_id]
         for period in sorted(set(fresh) | set(stored)):

@@ -109,10 +109,6 @@ def progress_from(plan: PlanDocument, target: TargetDef, values: Values, today: 
     return evaluate(goal_of(target), s.baseline, s.points, today, unit=unit_label)
 
 
-async def progress_of(session: AsyncSession, plan: PlanDocument, target: TargetDef, unit: str, today: date) -> Progress:
-    return progress_from(plan, target, await unit_values(session, plan, unit), today)
-
-
 async def scope_units(session: AsyncSession, plan: PlanDocument, target: TargetDef) -> list[str]:
     return [plan.city_unit] if target.scope == "city" else await districts(session, plan.city_unit)
 

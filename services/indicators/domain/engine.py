@@ -9,25 +9,12 @@ from decimal import Decimal
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.indicators.db.models import (
-    Aggregate,
-    Contribution,
-    CooperativeState,
-    IndicatorValue,
-    OrgUnit,
-    ProfileChange,
-    StatusSnapshot,
-)
-from services.indicators.domain.aggregation import refresh_contributions_many, refresh_values, units_to_refresh
+from services.indicators.db.models import Aggregate, Contribution, CooperativeState, IndicatorValue, OrgUnit
+from services.indicators.domain.aggregation import refresh_contributions, refresh_values, units_to_refresh
 from services.indicators.domain.assessment import assess
 from services.indicators.domain.catalogue import load_plans
 from services.indicators.domain.plans import PlanDocument
-from services.indicators.domain.projection import (
-    Change,
-    apply_status_event,
-    apply_status_events,
-    contributions_for,
-)
+from services.indicators.domain.projection import apply_status_events, contributions_for, histories
 from services.indicators.domain.tree import OrgTree
 from shared.clock import Clock
 from shared.events.contracts import CooperativeStatusV1, OrgUnitV1
@@ -39,29 +26,18 @@ class IndicatorEngine:
         self.outbox = outbox
         self.clock = clock
 
-    async def on_cooperative_status(self, session: AsyncSession, payload: CooperativeStatusV1) -> None:
-        change = await apply_status_event(session, payload)
-        if change is not None:
-            await self._refresh(session, [change])
-
     async def on_cooperative_statuses(self, session: AsyncSession, payloads: Sequence[CooperativeStatusV1]) -> None:
-        """Several status events in one transaction: the projection takes them in order, set-based (one read,
-        one write per table: :func:`apply_status_events`), then the sums, values and target statuses are
-        brought up to date once for all of them. The stored state ends exactly as after
-        :meth:`on_cooperative_status` on each in turn; only the intermediate values and statuses (superseded
-        within the batch) are not published."""
-        earliest = await apply_status_events(session, payloads)
-        if earliest:
-            await self._refresh(
-                session, [Change(cooperative_id, period) for cooperative_id, period in earliest.items()]
-            )
-
-    async def _refresh(self, session: AsyncSession, changes: Sequence[Change]) -> None:
-        """Contributions and sums of the changed cooperatives, then the values above them, then the targets."""
+        """Status events in order, in one transaction (a single event is a batch of one): the projection takes
+        them set-based, then the contributions and sums of the changed cooperatives, the values above them and
+        the target statuses are brought up to date once for all of them. Values and statuses that a later event
+        of the same batch supersedes are not published."""
+        changes = await apply_status_events(session, payloads)
+        if not changes:
+            return
         now, today = self.clock.now(), self.clock.today()
         tree: OrgTree | None = None
         for plan in await load_plans(session):
-            touched = await refresh_contributions_many(session, plan, changes)
+            touched = await refresh_contributions(session, plan, changes)
             if not touched:
                 continue
             if tree is None:
@@ -122,20 +98,15 @@ async def recompute(session: AsyncSession, plan: PlanDocument, outbox: Outbox | 
     await session.execute(delete(Aggregate).where(Aggregate.plan_code == plan.code))
 
     # Cooperative by cooperative, a batch at a time: only the sums (one per unit, period and indicator) are kept
-    # for the whole plan, so memory stays flat whatever the registry's size (it held every row before: 1.5 GB
-    # at 100,000 cooperatives). The ORM's identity map holds loaded rows weakly; a batch's are freed with it.
+    # for the whole plan, so memory stays flat whatever the registry's size. The histories are read as the
+    # incremental path reads them (`histories`), so the two derive the same contributions from the same rows.
     sums: dict[tuple[str, str], dict[str, list[Decimal]]] = {}
     members: dict[tuple[str, str], int] = {}
     every_cooperative = select(CooperativeState.cooperative_id).order_by(CooperativeState.cooperative_id)
     ids = (await session.scalars(every_cooperative)).all()
     for start in range(0, len(ids), RECOMPUTE_BATCH):
         batch = ids[start : start + RECOMPUTE_BATCH]
-        profiles: dict[object, list[ProfileChange]] = {}
-        for p in await session.scalars(select(ProfileChange).where(ProfileChange.cooperative_id.in_(batch))):
-            profiles.setdefault(p.cooperative_id, []).append(p)
-        snapshots: dict[object, list[StatusSnapshot]] = {}
-        for s in await session.scalars(select(StatusSnapshot).where(StatusSnapshot.cooperative_id.in_(batch))):
-            snapshots.setdefault(s.cooperative_id, []).append(s)
+        profiles, snapshots = await histories(session, batch)
         rows = []
         for cooperative_id in batch:
             report.cooperatives += 1

@@ -9,6 +9,7 @@ path and the full recompute, which is why the two agree exactly.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,90 +33,24 @@ FROM_THE_START = "0000-H1"  # a cooperative's first profile applies to every per
 
 @dataclass(frozen=True)
 class Change:
-    """What an applied event changed: the earliest period whose contributions must be recomputed."""
+    """What applied events changed for one cooperative: the earliest period whose contributions must be
+    recomputed."""
 
     cooperative_id: uuid.UUID
     from_period: str
-
-
-async def apply_status_event(session: AsyncSession, event: CooperativeStatusV1) -> Change | None:
-    # populate_existing: a batch (`apply_status_events`) in the same transaction may have written these rows
-    # with Core statements, behind the back of objects already in the session.
-    state = await session.get(CooperativeState, event.cooperative_id, with_for_update=True, populate_existing=True)
-    if state is not None and event.version <= state.version:
-        return None  # older or repeated version: the newer state is already applied
-    profile = (event.unit_code, event.legal_status.value, event.sector.value)
-    earliest: str | None = None
-    if state is None:
-        state = CooperativeState(cooperative_id=event.cooperative_id)
-        session.add(state)
-        session.add(
-            ProfileChange(
-                cooperative_id=event.cooperative_id,
-                effective_period=FROM_THE_START,
-                unit_code=profile[0],
-                legal_status=profile[1],
-                sector=profile[2],
-            )
-        )
-        earliest = FROM_THE_START
-    elif (state.unit_code, state.legal_status, state.sector) != profile:
-        effective = period_of(event.changed_at.astimezone(VIETNAM).date())
-        change = await session.get(ProfileChange, (event.cooperative_id, effective), populate_existing=True)
-        if change is None:
-            session.add(
-                ProfileChange(
-                    cooperative_id=event.cooperative_id,
-                    effective_period=effective,
-                    unit_code=profile[0],
-                    legal_status=profile[1],
-                    sector=profile[2],
-                )
-            )
-        else:
-            change.unit_code, change.legal_status, change.sector = profile
-        earliest = effective
-    state.version = event.version
-    state.registration_code, state.name = event.registration_code, event.name
-    state.unit_code, state.legal_status, state.sector = profile
-    state.changed_at = event.changed_at
-
-    if event.status is not None:
-        period = normalise(event.status.period)
-        data = event.status.model_dump(mode="json")
-        snapshot = await session.get(StatusSnapshot, (event.cooperative_id, period), populate_existing=True)
-        if snapshot is None:
-            session.add(
-                StatusSnapshot(
-                    cooperative_id=event.cooperative_id,
-                    period=period,
-                    report_id=event.status.report_id,
-                    as_of=event.status.as_of,
-                    data=data,
-                )
-            )
-            earliest = min(earliest or period, period)
-        elif snapshot.data != data:
-            snapshot.report_id, snapshot.as_of, snapshot.data = event.status.report_id, event.status.as_of, data
-            earliest = min(earliest or period, period)
-    await session.flush()
-    return Change(event.cooperative_id, earliest) if earliest is not None else None
 
 
 _STATES = cast(Table, CooperativeState.__table__)
 _PROFILES = cast(Table, ProfileChange.__table__)
 _SNAPSHOTS = cast(Table, StatusSnapshot.__table__)
 _STATE_COLUMNS = ("version", "registration_code", "name", "unit_code", "legal_status", "sector", "changed_at")
-
-
 _STATE_ROW = ("cooperative_id", *_STATE_COLUMNS)
 _PROFILE_ROW = ("cooperative_id", "effective_period", "unit_code", "legal_status", "sector")
 _SNAPSHOT_ROW = ("cooperative_id", "period", "report_id", "as_of", "data")
 
 # One statement per table for the whole batch (db/bulk.py). Existing cooperatives are locked (FOR UPDATE)
-# before, so their upsert is an update; new ones are plain inserts, so a replica racing on the same new
-# cooperative fails (and the batch is retried one event per transaction), exactly as the ORM's INSERT does in
-# `apply_status_event`.
+# first, so their upsert is an update; new ones are plain inserts, so a replica racing on the same new
+# cooperative fails and the batch is retried one event per transaction, which then finds the row and locks it.
 _INSERT_STATES = bulk_insert(_STATES, _STATE_ROW)
 _UPDATE_STATES = bulk_upsert(_STATES, _STATE_ROW, ["cooperative_id"], _STATE_COLUMNS)
 _UPSERT_PROFILES = bulk_upsert(
@@ -125,18 +60,16 @@ _UPSERT_SNAPSHOTS = bulk_upsert(_SNAPSHOTS, _SNAPSHOT_ROW, ["cooperative_id", "p
 
 
 # Lists go in as arrays (one statement text whatever the batch size, so it is prepared once).
+_IDS = bindparam("ids", type_=ARRAY(UUID()))
 _LOCK_STATES = (
-    select(_STATES)
-    .where(_STATES.c.cooperative_id == any_(bindparam("ids", type_=ARRAY(UUID()))))
-    .order_by(_STATES.c.cooperative_id)
-    .with_for_update()
+    select(_STATES).where(_STATES.c.cooperative_id == any_(_IDS)).order_by(_STATES.c.cooperative_id).with_for_update()
 )
 _WANTED = (
-    func.unnest(bindparam("ids", type_=ARRAY(UUID())), bindparam("periods", type_=ARRAY(String())))
+    func.unnest(_IDS, bindparam("periods", type_=ARRAY(String())))
     .table_valued(column("cooperative_id", UUID()), column("period", String()))
     .render_derived(name="wanted")
 )
-_READ_SNAPSHOTS = select(_SNAPSHOTS.c.cooperative_id, _SNAPSHOTS.c.period, _SNAPSHOTS.c.data).join_from(
+_READ_WANTED_SNAPSHOTS = select(_SNAPSHOTS.c.cooperative_id, _SNAPSHOTS.c.period, _SNAPSHOTS.c.data).join_from(
     _SNAPSHOTS,
     _WANTED,
     and_(_SNAPSHOTS.c.cooperative_id == _WANTED.c.cooperative_id, _SNAPSHOTS.c.period == _WANTED.c.period),
@@ -151,16 +84,14 @@ def _key_order(key: tuple[uuid.UUID, str]) -> tuple[int, str]:
     return key[0].int, key[1]
 
 
-async def apply_status_events(session: AsyncSession, events: Sequence[CooperativeStatusV1]) -> dict[uuid.UUID, str]:
-    """`apply_status_event` on each event in order, set-based: the cooperatives of the batch are read (and
-    locked, in cooperative_id order) and their snapshots read in two queries, the events are applied in memory
-    with the same rules, and the resulting rows are written with one executemany per table.
+async def apply_status_events(session: AsyncSession, events: Sequence[CooperativeStatusV1]) -> list[Change]:
+    """Apply the events in order (a single event is a batch of one), set-based: the batch's cooperatives are
+    read and locked (in cooperative_id order) and their snapshots read in two queries, the events applied in
+    memory, and the resulting rows written with one statement per table.
 
-    Returns, per cooperative that changed, the earliest period whose contributions must be recomputed (the
-    earliest over its events). No ORM object is loaded or left stale by this function; readers of these tables
-    in the same transaction load with `populate_existing`."""
+    Returns one change per cooperative that changed, from the earliest period over its events."""
     if not events:
-        return {}
+        return []
     ids = sorted({e.cooperative_id for e in events}, key=_uuid_order)
     states: dict[uuid.UUID, dict[str, Any]] = {
         row.cooperative_id: dict(row._mapping) for row in (await session.execute(_LOCK_STATES, {"ids": ids})).all()
@@ -178,7 +109,7 @@ async def apply_status_events(session: AsyncSession, events: Sequence[Cooperativ
     snapshots: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
     if wanted:
         pairs = {"ids": [i for i, _ in wanted], "periods": [p for _, p in wanted]}
-        for row in (await session.execute(_READ_SNAPSHOTS, pairs)).all():
+        for row in (await session.execute(_READ_WANTED_SNAPSHOTS, pairs)).all():
             snapshots[(row.cooperative_id, row.period)] = row.data
 
     written_states: dict[uuid.UUID, dict[str, Any]] = {}
@@ -249,7 +180,7 @@ async def apply_status_events(session: AsyncSession, events: Sequence[Cooperativ
     if written_snapshots:
         snapshot_rows = [written_snapshots[k] for k in sorted(written_snapshots, key=_key_order)]
         await session.execute(_UPSERT_SNAPSHOTS, as_columns(snapshot_rows, _SNAPSHOT_ROW))
-    return earliest_of
+    return [Change(cooperative_id, period) for cooperative_id, period in earliest_of.items()]
 
 
 @dataclass(frozen=True)
@@ -266,7 +197,7 @@ def _text(number: Decimal) -> str:
 
 
 class Profile(Protocol):
-    """A `profile_history` row (ORM instance or Core row)."""
+    """A `profile_history` row."""
 
     @property
     def effective_period(self) -> str: ...
@@ -279,12 +210,38 @@ class Profile(Protocol):
 
 
 class Snapshot(Protocol):
-    """A `status_snapshots` row (ORM instance or Core row)."""
+    """A `status_snapshots` row."""
 
     @property
     def period(self) -> str: ...
     @property
     def data(self) -> dict[str, Any]: ...
+
+
+_READ_PROFILES = select(
+    _PROFILES.c.cooperative_id,
+    _PROFILES.c.effective_period,
+    _PROFILES.c.unit_code,
+    _PROFILES.c.legal_status,
+    _PROFILES.c.sector,
+).where(_PROFILES.c.cooperative_id == any_(_IDS))
+_READ_SNAPSHOTS = select(_SNAPSHOTS.c.cooperative_id, _SNAPSHOTS.c.period, _SNAPSHOTS.c.data).where(
+    _SNAPSHOTS.c.cooperative_id == any_(_IDS)
+)
+
+
+async def histories(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> tuple[dict[uuid.UUID, list[Profile]], dict[uuid.UUID, list[Snapshot]]]:
+    """The profiles and snapshots of the cooperatives `ids`, in two queries: what `contributions_for` reads,
+    for the incremental path and the full recompute alike."""
+    profiles: dict[uuid.UUID, list[Profile]] = defaultdict(list)
+    for profile in (await session.execute(_READ_PROFILES, {"ids": ids})).all():
+        profiles[profile.cooperative_id].append(profile)
+    snapshots: dict[uuid.UUID, list[Snapshot]] = defaultdict(list)
+    for snapshot in (await session.execute(_READ_SNAPSHOTS, {"ids": ids})).all():
+        snapshots[snapshot.cooperative_id].append(snapshot)
+    return profiles, snapshots
 
 
 def contributions_for(

@@ -19,13 +19,13 @@ CONSUMES: tuple[type[EventPayload], ...] = (contracts.CooperativeStatusV1, contr
 def handler_table(runtime: Runtime) -> list[Subscription]:
     engine = IndicatorEngine(runtime.outbox, runtime.clock)
 
-    async def cooperative_status(session: AsyncSession, event: CloudEvent) -> None:
-        await engine.on_cooperative_status(session, contracts.CooperativeStatusV1.model_validate(event.data))
-
     async def cooperative_statuses(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
         await engine.on_cooperative_statuses(
             session, [contracts.CooperativeStatusV1.model_validate(event.data) for event in events]
         )
+
+    async def cooperative_status(session: AsyncSession, event: CloudEvent) -> None:
+        await cooperative_statuses(session, [event])  # a single event is a batch of one
 
     async def org_unit(session: AsyncSession, event: CloudEvent) -> None:
         await engine.on_org_unit(session, contracts.OrgUnitV1.model_validate(event.data))
