@@ -55,7 +55,7 @@ FULL: dict[str, Any] = {
     "pg_seconds": 5.0,
     "concurrencies": [1, 4, 16, 64],
     # Per side, in `write_rounds` turns of 3 s. With 4 turns of 2 s, runs of the same code read a row's median
-    # up to ±5 points apart (session 9): one slow second weighed on a whole turn. ~2 minutes more per run.
+    # up to ±5 points apart: one slow second weighed on a whole turn. ~2 minutes more per run.
     "write_seconds": 24.0,
     "write_rounds": 8,
     "drain_events": 4000,

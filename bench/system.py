@@ -110,8 +110,8 @@ class System:
         """Before a measured scenario, as pgbench vacuums before its run: the consumers caught up, then
         `VACUUM (ANALYZE)` and a `CHECKPOINT`, so a scenario does not pay for the dead rows and dirty pages the
         one before it left (autovacuum and the checkpointer would otherwise run during it: after the write
-        path's ~60,000 reports they put the end-to-end p99 at 0.93–1.05 s against 0.58 s measured alone, in
-        session 9). Returns the seconds it took."""
+        path's ~60,000 reports they put the end-to-end p99 at 0.93–1.05 s against 0.58 s measured alone).
+        Returns the seconds it took."""
         started = time.perf_counter()
         await self.wait_drained(timeout=timeout)
         conn = await asyncpg.connect(asyncpg_dsn(self.database_url), command_timeout=timeout)

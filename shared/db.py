@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import asyncpg
-from sqlalchemy import MetaData, event, inspect
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Mapper
-from sqlalchemy.sql import ClauseElement
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.util.concurrency import greenlet_spawn
 
 from shared import jsoncodec
 
@@ -85,8 +76,7 @@ def create_engine(
     """A pool of `pool_size` long-lived connections; a request that finds them all busy waits for one (at most
     `pool_timeout` seconds, then 503) rather than opening another. Overflow connections are opened and closed
     as the demand swings around the pool's size: each costs a backend fork, asyncpg's start-up and codec setup,
-    and new prepared statements — measured, 72 such connections in 5 s at 64 concurrent status reports, CPU
-    the two-core machine then lacks for the requests themselves (docs/performance.md, fix 24)."""
+    and new prepared statements, CPU a small machine then lacks for the requests themselves."""
     engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
@@ -111,102 +101,6 @@ def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) 
     """
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("connection closed by the server while idle in the pool")
-
-
-@dataclass(frozen=True)
-class DriverStatement:
-    """A Core statement compiled once to asyncpg's own SQL (`$n` placeholders, typed casts), run on the driver.
-
-    For the few hot statements where SQLAlchemy's per-execution work (execution context, parameter processing,
-    result metadata, the ORM) costs several times what PostgreSQL spends: the statement is still written and
-    typed with Core against the models, but executed by asyncpg with its prepared-statement cache. The caller
-    passes values as the driver takes them: JSON columns as JSON text (the engine's codecs, set on every pooled
-    connection, expect text), enums by their code.
-    """
-
-    sql: str
-    names: tuple[str, ...]
-    fixed: Mapping[str, Any]  # values bound in the statement itself (e.g. a LIMIT)
-
-    @staticmethod
-    def of(statement: ClauseElement) -> DriverStatement:
-        compiled = cast(SQLCompiler, statement.compile(dialect=_DRIVER_DIALECT))
-        fixed = {k: v for k, v in compiled.params.items() if v is not None}
-        return DriverStatement(compiled.string, tuple(compiled.positiontup or ()), fixed)
-
-    def args(self, params: Mapping[str, Any]) -> Sequence[Any]:
-        return [params[name] if name in params else self.fixed[name] for name in self.names]
-
-    async def fetch(self, conn: asyncpg.Connection, params: Mapping[str, Any]) -> list[asyncpg.Record]:
-        return await conn.fetch(self.sql, *self.args(params))
-
-    async def fetchrow(self, conn: asyncpg.Connection, params: Mapping[str, Any]) -> asyncpg.Record | None:
-        return await conn.fetchrow(self.sql, *self.args(params))
-
-
-_DRIVER_DIALECT = asyncpg_dialect()
-
-_M = TypeVar("_M")
-
-
-def detached(model: type[_M], values: Mapping[str, Any]) -> _M:
-    """`values` read through the attributes of a `model` row, without making an ORM instance.
-
-    For rows on a hot path that are only read (by renderers and event builders) and never join a session: an
-    ORM instance's bookkeeping (instance state, an attribute event per column) cost more than the rest of a
-    status report's own Python work (docs/performance.md, fix 24). Every mapped column reads as None unless
-    given, as on a transient instance; unlike one, it has no identity and no relationships.
-    """
-    row = _NONE_ROWS.get(model) or _NONE_ROWS.setdefault(model, _none_row(model))
-    if not values.keys() <= row.keys():  # as the model's constructor would: a name that is not a column is a bug
-        raise TypeError(f"{model.__name__} has no column(s) {sorted(values.keys() - row.keys())}")
-    return cast(_M, SimpleNamespace(**{**row, **values}))
-
-
-_NONE_ROWS: dict[type, dict[str, None]] = {}
-
-
-def _none_row(model: type) -> dict[str, None]:
-    mapper: Mapper[Any] = inspect(model)
-    return dict.fromkeys(attribute.key for attribute in mapper.column_attrs)
-
-
-@contextlib.asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection as asyncpg's own, outside any SQLAlchemy transaction: each statement on it commits on
-    its own (PostgreSQL's implicit transaction), so a use case that fits one statement needs no BEGIN/COMMIT. The
-    pool's checkout check and reset on return apply as for every other connection.
-
-    The connection is taken straight from the pool (`AsyncEngine.raw_connection`), not through an
-    `AsyncConnection`: nothing here uses SQLAlchemy's connection, and building one, and its sync `Connection`
-    inside, then closing both, was ~10 % of the registry's CPU per status report (A/B in docs/performance.md,
-    fix 33). The pool, its size and timeout (a `PoolTimeout` is the same 503), the checkout check and the
-    reset on return are the same as for every other connection.
-
-    It goes back to the pool by a plain `close()`, never `AsyncConnection.__aexit__`'s, which runs the close in
-    a task of its own behind `asyncio.shield` (two turns of the event loop per request; when the loop is busy
-    each waits behind every other ready request: at 200 reports/s the release was once the largest share of a
-    report's time in the registry). Nothing can abandon the close halfway: no transaction was begun on this
-    connection, so returning it does no I/O and finishes without giving the loop (and so a cancellation) a
-    chance to interrupt it. The exception is an overflow connection that finds the pool full: it is closed
-    (asyncpg says goodbye to the server), and a cancellation there only aborts that connection, which the pool
-    has already written off. Both run in SQLAlchemy's greenlet, as its async connection would run them, since a
-    close or an invalidation may have to await the driver."""
-    try:
-        pooled = await engine.raw_connection()
-    except engine.dialect.loaded_dbapi.Error as exc:
-        # What `engine.connect()` raises for the same failure: SQLAlchemy's own exception (OperationalError,
-        # InterfaceError…), which the 503 handler and the consumers classify (`database_unavailable`).
-        raise DBAPIError.instance(None, None, exc, engine.dialect.loaded_dbapi.Error) from exc
-    try:
-        yield pooled.driver_connection
-    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
-        # The connection broke under the driver (closed, or left mid-operation by a cancelled statement):
-        # SQLAlchemy did not see it, so it must not go back to the pool; to the caller it is an outage.
-        await greenlet_spawn(pooled.invalidate, exc)
-        raise ConnectionError(f"database connection lost: {exc}") from exc
-    finally:
-        await greenlet_spawn(pooled.close)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -120,6 +120,13 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _field_of(error: dict[str, Any]) -> str:
+    # FastAPI locates malformed JSON by its character position ("body", 42): the field is the body itself.
+    if error.get("type") == "json_invalid":
+        return "body"
+    return _field_path(error.get("loc", ()))
+
+
 def render_problem(request: Request, exc: DomainError) -> JSONResponse:
     """The problem document of a domain error (also used outside the handlers, e.g. by the auth-first check)."""
     return problem_response(
@@ -142,8 +149,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": _field_path(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type")}
-        for err in exc.errors()
+        {"field": _field_of(err), "message": err.get("msg", ""), "type": err.get("type")} for err in exc.errors()
     ]
     fields = ", ".join(e["field"] for e in errors[:5])
     return problem_response(

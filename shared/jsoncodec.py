@@ -1,9 +1,8 @@
 """JSON on the hot paths (HTTP response bodies, JSON columns, event data), encoded and decoded by orjson.
 
-Every status report goes through JSON six times in the registry alone: the response body, the audit row's
-changes, the outbox payload, the idempotency record, the event the relay produces, and the snapshot's JSON
-columns read back. The standard library's `json` took 4.4 % of the registry's samples per report; orjson does
-the same work in a fraction of it (docs/performance.md, fix 30).
+Every status report goes through JSON several times in the registry alone: the response body, the audit
+row's changes, the outbox payload and the event the relay produces. The standard library's `json` took 4.4 %
+of the registry's samples per report; orjson does the same work in a fraction of it (docs/performance.md).
 
 What `dumps` writes is the JSON value `json.dumps(..., ensure_ascii=False, separators=(",", ":"))` wrote, as
 compact UTF-8, and for strings, integers, booleans, null and the floats the system stores the very same bytes.

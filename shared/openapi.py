@@ -16,9 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.encoders import jsonable_encoder
-from fastapi.openapi.models import Schema
-from pydantic import BaseModel
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -71,46 +68,6 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-# Models documented as a request body through `json_request_body` (routes that read their own input), by name.
-_BODY_MODELS: dict[str, type[BaseModel]] = {}
-_REF_TEMPLATE = "#/components/schemas/{model}"
-
-
-def json_request_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The `requestBody` of a route that reads its own JSON body (`shared.request_input`), as FastAPI would write
-    it for a body parameter of type `model`; the model's schema joins the components when the document is built."""
-    known = _BODY_MODELS.setdefault(model.__name__, model)
-    if known is not model:  # components are named by class name: two models of one name cannot both be there
-        raise ValueError(f"two request body models are named {model.__name__}: {known!r} and {model!r}")
-    return {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": _REF_TEMPLATE.format(model=model.__name__)}}},
-    }
-
-
-def header_parameter(name: str, description: str, *, min_length: int, max_length: int) -> dict[str, Any]:
-    """An optional string header, as FastAPI documents `Header(None, alias=name, min_length=…, max_length=…)`."""
-    schema = {
-        "description": description,
-        "title": name,
-        "type": "string",
-        "minLength": min_length,
-        "maxLength": max_length,
-    }
-    return {"name": name, "in": "header", "required": False, "schema": schema, "description": description}
-
-
-def uuid_path_parameter(name: str) -> dict[str, Any]:
-    """A `{name:uuid}` path parameter, as FastAPI documents `name: uuid.UUID`."""
-    title = name.replace("_", " ").title()
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "format": "uuid", "title": title},
-    }
-
-
 def document_problems(app: FastAPI) -> None:
     """Build the app's OpenAPI document as FastAPI does, then document the problem responses on it."""
     build = app.openapi
@@ -127,15 +84,14 @@ def add_problem_responses(document: dict[str, Any]) -> dict[str, Any]:
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
-    _add_body_models(document, schemas)
     for path, item in document.get("paths", {}).items():
         for method in _METHODS:
             operation = item.get(method)
             if operation is None or _SELF_DOCUMENTED_TAGS & set(operation.get("tags", [])):
                 continue
             if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
-                # The bearer token is checked for the whole prefix before routing, not by a FastAPI security
-                # dependency per route (one dependency less to solve on every request: docs/performance.md).
+                # The bearer token is checked for the whole prefix before routing (`shared.auth.first`), so the
+                # scheme is declared here rather than by a security dependency on each route.
                 operation["security"] = [{BEARER: []}]
                 components.setdefault("securitySchemes", {})[BEARER] = BEARER_SCHEME
             _document_operation(path, operation)
@@ -143,23 +99,6 @@ def add_problem_responses(document: dict[str, Any]) -> dict[str, Any]:
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
     return document
-
-
-def _add_body_models(document: dict[str, Any], schemas: dict[str, Any]) -> None:
-    """The schemas of the bodies routes document by `json_request_body` (FastAPI never saw those models), with
-    the models they refer to; a schema FastAPI already wrote is kept as it is."""
-    for name, model in _BODY_MODELS.items():
-        if name in schemas or not _references(document, _REF_TEMPLATE.format(model=name)):
-            continue
-        schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
-        for referred, definition in schema.pop("$defs", {}).items():
-            schemas.setdefault(referred, _as_fastapi_writes(definition))
-        schemas[name] = _as_fastapi_writes(schema)
-
-
-def _as_fastapi_writes(schema: dict[str, Any]) -> Any:
-    """Through FastAPI's OpenAPI model, as every schema of its document is (e.g. bounds become numbers)."""
-    return jsonable_encoder(Schema.model_validate(schema), by_alias=True, exclude_none=True)
 
 
 def _document_operation(path: str, operation: dict[str, Any]) -> None:

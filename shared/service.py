@@ -59,11 +59,6 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def wake_relay(self) -> None:
-        """Publish what this process just committed to the outbox now (its relay, if it runs one, is woken)."""
-        if self.relay is not None:
-            self.relay.wake()
-
     async def pause(self, seconds: float) -> bool:
         """Sleep between rounds of a worker loop; True when the service is stopping (leave the loop)."""
         try:
@@ -167,7 +162,7 @@ def build_app(
 
 
 def _tune_garbage_collector() -> None:
-    """Tune the garbage collector for a long-running server once start-up is done (docs/performance.md, fix 26).
+    """Tune the garbage collector for a long-running server once start-up is done (docs/performance.md).
 
     - What start-up built (~150,000 objects: FastAPI's models and routes, SQLAlchemy's metadata and compiled
       statements, pydantic's validators) lives as long as the process, yet every full collection traversed
@@ -216,6 +211,7 @@ async def _start(runtime: Runtime) -> None:
         min_interval_seconds=cfg.relay_min_interval_seconds,
         retention=timedelta(days=cfg.outbox_retention_days) if cfg.outbox_retention_days else None,
     )
+    runtime.outbox.wake = runtime.relay.wake  # commits in this process wake it directly, without a NOTIFY
     runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{spec.name}-relay"))
     if spec.handler_table is not None:
         subscriptions = [

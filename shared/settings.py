@@ -83,8 +83,8 @@ class ServiceSettings(BaseSettings):
     """Least time between two relay passes under a stream of commits (a pass per commit cost the registry as much
     CPU as the request); a commit after a quiet spell is still published at once. 50 ms rather than 20: a pass
     has a fixed cost (four statements, a broker round trip), and at the write path's rates the longer interval
-    took ~5 % off the registry's CPU per report for ≤ 30 ms more on the way to the indicators (performance.md,
-    fix 32)."""
+    took ~5 % off the registry's CPU per report for ≤ 30 ms more on the way to the indicators
+    (docs/performance.md)."""
     outbox_retention_days: float = Field(7.0, ge=0, le=3650)
     """Published outbox rows older than this are deleted by the relay (every minute, oldest first); 0 keeps
     them for ever. Unpublished rows are never deleted."""

@@ -14,7 +14,7 @@ from shared.errors import InsufficientScope
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     # Only the request as parameter, not `Security(HTTPBearer())`: the middleware has already verified the token
     # of every `/v1` request (`shared.auth.first`), and a security sub-dependency cost FastAPI a second dependency
-    # to solve on every request (docs/performance.md, fix 27). The OpenAPI document still declares the bearer
+    # to solve on every request (docs/performance.md). The OpenAPI document still declares the bearer
     # scheme on every `/v1` operation (`shared.openapi`).
     async def dependency(request: Request) -> Principal:
         token = bearer_token(request.scope)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import create_engine, database_unavailable, driver_connection
+from shared.db import create_engine
 from shared.infra.postgres import PostgresInstance, start_postgres
 
 pytestmark = pytest.mark.integration
@@ -76,34 +76,4 @@ async def test_a_connection_terminated_by_the_server_is_replaced(own_postgres: P
         [replacement] = await _backends(engine, 1)
         assert replacement != victim
     finally:
-        await engine.dispose()
-
-
-async def test_a_driver_connection_lost_mid_statement_is_an_outage_and_is_not_pooled_again(
-    own_postgres: PostgresInstance,
-) -> None:
-    """`driver_connection` hands out asyncpg's own connection, which SQLAlchemy does not watch: when the server
-    ends it during a statement the caller gets a `ConnectionError` (an outage: 503 in the API) and the dead
-    connection is invalidated, so the next checkout gets a new one."""
-    engine = create_engine(own_postgres.url, pool_size=1)
-    admin = create_engine(own_postgres.url, pool_size=1)
-    pids: list[int] = []
-
-    async def a_statement_whose_backend_is_terminated() -> None:
-        async with driver_connection(engine) as conn:
-            pids.append(await conn.fetchval("SELECT pg_backend_pid()"))
-            statement = asyncio.create_task(conn.fetchval("SELECT pg_sleep(5)"))
-            await asyncio.sleep(0.3)
-            async with admin.connect() as other:
-                await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
-            await statement
-
-    try:
-        with pytest.raises(ConnectionError) as lost:
-            await a_statement_whose_backend_is_terminated()
-        assert database_unavailable(lost.value)
-        async with driver_connection(engine) as conn:
-            assert await conn.fetchval("SELECT pg_backend_pid()") != pids[0]
-    finally:
-        await admin.dispose()
         await engine.dispose()

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 
 from services.registry.app import create_app
 from services.registry.db.models import Cooperative, CooperativeChange, StatusReport, outbox
-from services.registry.domain.demo import generate, seed_demo
+from services.registry.seed.generator import generate
+from services.registry.seed.loader import seed_demo
 from shared.clock import FixedClock
 from shared.events import topics
 from shared.service import Runtime
@@ -73,7 +74,12 @@ async def test_start_up_seeds_the_demo_through_the_domain_once(
 
     # A restart (or a second replica) finds the registry filled and adds nothing.
     registry = runtime.extras["registry"]
-    assert await seed_demo(runtime.sessionmaker, registry.cooperatives, today=runtime.clock.today()) == 0
+    assert (
+        await seed_demo(
+            runtime.sessionmaker, registry.cooperatives, registry.status_reports, today=runtime.clock.today()
+        )
+        == 0
+    )
     async with runtime.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Cooperative)) == len(codes)
         assert await session.scalar(select(func.count()).select_from(outbox).where(outbox.c.topic == topic)) == (

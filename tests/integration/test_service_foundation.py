@@ -226,8 +226,8 @@ async def test_a_request_that_finds_every_pooled_connection_busy_is_503_then_ser
 async def test_a_status_report_that_finds_every_pooled_connection_busy_is_503_then_served(
     service_env: Stack, auth_settings: AuthSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The status report takes its connection straight from the same pool (shared.db.driver_connection): the same
-    size, the same timeout, the same 503; and the connection it used goes back to the pool afterwards."""
+    """The status report, the busiest write, meets the same pool: the same size, the same timeout, the same 503;
+    and the connection it used goes back to the pool afterwards."""
     monkeypatch.setenv("REGISTRY_DB_POOL_SIZE", "1")
     monkeypatch.setenv("REGISTRY_DB_POOL_TIMEOUT_SECONDS", "0.3")
     monkeypatch.setenv("REGISTRY_RUN_WORKERS", "false")

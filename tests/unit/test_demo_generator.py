@@ -11,9 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from services.registry.domain import demo
-from services.registry.domain.demo import DemoRegistry, generate
 from services.registry.domain.inputs import StatusReportCreate
+from services.registry.seed import city
+from services.registry.seed.generator import DemoRegistry, generate
+from services.registry.seed.summary import summary
 from shared.events.contracts import Classification, LegalStatus, Sector
 
 TODAY = date(2026, 11, 28)
@@ -81,7 +82,7 @@ def test_profiles_look_like_can_tho_cooperatives(registry: DemoRegistry) -> None
     names = [c.name for c in coops]
     assert len(set(names)) == len(names)
     assert all(n.startswith(("Hợp tác xã ", "HTX ")) and unicodedata.is_normalized("NFC", n) for n in names)
-    communes = {c.registration_code: [name for _, name in demo.DISTRICT_BY_CODE[c.unit_code].communes] for c in coops}
+    communes = {c.registration_code: [name for _, name in city.DISTRICT_BY_CODE[c.unit_code].communes] for c in coops}
     assert all(any(f" {name}," in (c.address or "") for name in communes[c.registration_code]) for c in coops)
     assert sum(any(name in c.name for name in communes[c.registration_code]) for c in coops) >= len(coops) / 2
     assert all((c.address or "").endswith("TP. Cần Thơ") for c in coops)
@@ -94,7 +95,7 @@ def test_profiles_look_like_can_tho_cooperatives(registry: DemoRegistry) -> None
 
 
 def test_every_report_is_valid_chronological_and_never_from_the_future(registry: DemoRegistry) -> None:
-    periods = [p.name for p in demo.PERIODS]
+    periods = [p.name for p in city.PERIODS]
     for coop in registry.cooperatives:
         assert coop.reports, coop.data.name
         assert [r.as_of for r in coop.reports] == sorted(r.as_of for r in coop.reports)
@@ -158,6 +159,6 @@ def test_h1_reports_carry_last_years_classification(registry: DemoRegistry) -> N
 
 
 def test_the_summary_reports_met_and_missed_targets(registry: DemoRegistry) -> None:
-    text = demo.summary(registry)
+    text = summary(registry)
     assert "city" in text and "2,950" in text and "180.0" in text
     assert "II.2.a" in text and "NOT met: none in Ninh Kiều, Bình Thủy" in text

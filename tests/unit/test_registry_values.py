@@ -11,14 +11,13 @@ import pytest
 
 from services.registry.db.models import StatusReport
 from services.registry.domain.values import is_newer, plain, stored
-from shared.db import detached
 from shared.events.contracts import Classification
 
 AT = datetime(2025, 7, 1, 3, 0, tzinfo=UTC)
 
 
 def report(as_of: date, created_at: datetime = AT, revision: int = 1) -> StatusReport:
-    return detached(StatusReport, {"as_of": as_of, "created_at": created_at, "revision": revision})
+    return StatusReport(as_of=as_of, created_at=created_at, revision=revision)
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,10 @@ from fastapi import APIRouter
 from services.registry.api import cooperatives, reference, status_reports, submissions, transfer
 from shared.identity import identity_router
 
-# FastAPI tries them in this order: status reports first, as adding one is the system's hot path.
 routers: list[APIRouter] = [
-    status_reports.router,
     transfer.router,  # before cooperatives: `/cooperatives/export` is not a cooperative id
     cooperatives.router,
+    status_reports.router,
     submissions.router,
     reference.router,
     identity_router("registry:read"),

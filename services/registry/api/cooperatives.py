@@ -8,35 +8,26 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from services.registry.api.dependencies import Registry, get_registry
-from services.registry.api.schemas import (
-    ChangeOut,
-    CooperativeOut,
-    render_cooperative,
-)
-from services.registry.domain.cooperatives import CooperativeQuery, etag, etag_of
-from services.registry.domain.idempotency import IdempotencyKey, Outcome
+from services.registry.api.schemas import ChangeOut, CooperativeOut
+from services.registry.domain.cooperative_query import CooperativeQuery
+from services.registry.domain.cooperatives import etag_of
+from services.registry.domain.idempotency import Created, IdempotencyKey
 from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate
 from shared.auth import Principal, require_scope
 from shared.errors import PreconditionRequired
 from shared.events.contracts import Classification, LegalStatus, Sector
-from shared.jsoncodec import JSONBody
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
-from shared.request_input import OptionalHeader
 
 router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
 READ = require_scope("registry:read")
 WRITE = require_scope("registry:write")
 
-IDEMPOTENCY = OptionalHeader("Idempotency-Key", min_length=8, max_length=200)
-IDEMPOTENCY_KEY_DESCRIPTION = (
-    "Khóa chống trùng: gửi lại cùng khóa trả về kết quả lần đầu (a retry returns the first result)"
-)
 IdempotencyHeader = Header(
     None,
-    alias=IDEMPOTENCY.name,
-    min_length=IDEMPOTENCY.min_length,
-    max_length=IDEMPOTENCY.max_length,
-    description=IDEMPOTENCY_KEY_DESCRIPTION,
+    alias="Idempotency-Key",
+    min_length=8,
+    max_length=200,
+    description="Khóa chống trùng: gửi lại cùng khóa trả về kết quả lần đầu (a retry returns the first result)",
 )
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or invalid token"},
@@ -52,11 +43,10 @@ Sort = Literal[
 ]
 
 
-def respond(outcome: Outcome, location: str | None = None) -> JSONBody:
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-    if location:
-        headers["Location"] = location
-    return JSONBody(outcome.body, status_code=outcome.status_code, headers=headers)
+def mark_replayed(response: Response, created: Created[Any]) -> None:
+    """A retry with the same Idempotency-Key says so: its body is what the first request created."""
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
 
 
 @router.get("", response_model=Page[CooperativeOut], summary="Danh sách HTX (list cooperatives)", responses=PROBLEMS)
@@ -110,15 +100,18 @@ async def list_cooperatives(
 )
 async def create_cooperative(
     data: CooperativeCreate,
+    response: Response,
     idempotency_key: str | None = IdempotencyHeader,
     registry: Registry = Depends(get_registry),
     principal: Principal = Depends(WRITE),
-) -> JSONBody:
+) -> CooperativeOut:
     idem = IdempotencyKey.of(principal.agency, idempotency_key, "POST /cooperatives", data.model_dump(mode="json"))
-    outcome = await registry.cooperatives.create(principal, data, idem, render_cooperative)
-    response = respond(outcome, location=f"/v1/cooperatives/{outcome.body['id']}")
-    response.headers["ETag"] = etag(outcome.body["id"], outcome.body["version"])
-    return response
+    created = await registry.cooperatives.create(principal, data, idem)
+    coop, latest = created.resource
+    mark_replayed(response, created)
+    response.headers["Location"] = f"/v1/cooperatives/{coop.id}"
+    response.headers["ETag"] = etag_of(coop)
+    return CooperativeOut.of(coop, latest)
 
 
 @router.get("/{cooperative_id:uuid}", response_model=CooperativeOut, responses={404: {}, **PROBLEMS})
@@ -142,14 +135,16 @@ async def get_cooperative(
 async def update_cooperative(
     cooperative_id: uuid.UUID,
     data: CooperativeUpdate,
+    response: Response,
     if_match: str | None = Header(None, alias="If-Match", description="The ETag from your last GET"),
     registry: Registry = Depends(get_registry),
     principal: Principal = Depends(WRITE),
-) -> JSONBody:
+) -> CooperativeOut:
     if not if_match:
         raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
-    body = await registry.cooperatives.update(principal, cooperative_id, if_match, data, render_cooperative)
-    return JSONBody(body, headers={"ETag": etag(body["id"], body["version"])})
+    coop, latest = await registry.cooperatives.update(principal, cooperative_id, if_match, data)
+    response.headers["ETag"] = etag_of(coop)
+    return CooperativeOut.of(coop, latest)
 
 
 @router.get(

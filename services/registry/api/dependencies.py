@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from services.registry.domain.cooperatives import CooperativeService
+from services.registry.domain.status_reports import StatusReportService
 from services.registry.domain.submissions import SubmissionService
 from shared.service import Runtime, get_runtime
 
@@ -15,25 +16,20 @@ from shared.service import Runtime, get_runtime
 class Registry:
     runtime: Runtime
     cooperatives: CooperativeService
+    status_reports: StatusReportService
     submissions: SubmissionService
 
 
 def build_registry(runtime: Runtime) -> Registry:
     return Registry(
         runtime=runtime,
-        cooperatives=CooperativeService(
-            runtime.engine,
-            runtime.sessionmaker,
-            runtime.outbox,
-            runtime.clock,
-            wake_relay=runtime.wake_relay if runtime.settings.run_workers else None,
-        ),
+        cooperatives=CooperativeService(runtime.sessionmaker, runtime.outbox, runtime.clock),
+        status_reports=StatusReportService(runtime.sessionmaker, runtime.outbox, runtime.clock),
         submissions=SubmissionService(runtime.sessionmaker, runtime.outbox, runtime.clock),
     )
 
 
 async def get_registry(request: Request) -> Registry:
-    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on every request for a dict
-    # lookup (it showed in the profile of the write path).
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop for a dict lookup.
     registry: Registry = get_runtime(request).extras["registry"]
     return registry

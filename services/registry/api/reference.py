@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from services.registry.api.dependencies import Registry, get_registry
 from services.registry.api.schemas import AgencyOut, UnitOut
-from services.registry.db.repositories import AgencyRepository, UnitRepository
+from services.registry.db.reference import AgencyRepository, UnitRepository
 from services.registry.domain.inputs import Day
 from shared.auth import Principal, require_scope
 from shared.errors import NotFound

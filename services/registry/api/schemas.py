@@ -113,15 +113,6 @@ class CooperativeOut(BaseModel):
         )
 
 
-def render_cooperative(value: Any) -> dict[str, Any]:
-    coop, latest = value
-    return CooperativeOut.of(coop, latest).model_dump(mode="json")
-
-
-def render_report(value: Any) -> dict[str, Any]:
-    return StatusReportOut.model_validate(value).model_dump(mode="json")
-
-
 class ChangeOut(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,
@@ -234,7 +225,3 @@ class SubmissionOut(BaseModel):
     request_id: uuid.UUID | None
     submitted_by: str
     created_at: datetime
-
-
-def render_submission(value: Any) -> dict[str, Any]:
-    return SubmissionOut.model_validate(value).model_dump(mode="json")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query, Response
 
+from services.registry.api.cooperatives import IdempotencyHeader, mark_replayed
 from services.registry.api.dependencies import Registry, get_registry
-from services.registry.api.schemas import SubmissionOut, render_submission
-from services.registry.db.repositories import SubmissionRepository
+from services.registry.api.schemas import SubmissionOut
+from services.registry.db.submissions import SubmissionRepository
 from services.registry.domain.idempotency import IdempotencyKey
 from services.registry.domain.inputs import ReportSubmissionCreate
 from shared.auth import Principal, require_scope
 from shared.events.contracts import ReportKind
-from shared.jsoncodec import JSONBody
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from shared.text import NO_CONTROL_CHARACTERS
 
@@ -52,13 +52,14 @@ async def list_submissions(
 )
 async def submit_report(
     data: ReportSubmissionCreate,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=8, max_length=200),
+    response: Response,
+    idempotency_key: str | None = IdempotencyHeader,
     registry: Registry = Depends(get_registry),
     principal: Principal = Depends(require_scope("registry:write")),
-) -> JSONBody:
+) -> SubmissionOut:
     idem = IdempotencyKey.of(
         principal.agency, idempotency_key, "POST /report-submissions", data.model_dump(mode="json")
     )
-    outcome = await registry.submissions.submit(principal, data, idem, render_submission)
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-    return JSONBody(outcome.body, status_code=outcome.status_code, headers=headers)
+    created = await registry.submissions.submit(principal, data, idem)
+    mark_replayed(response, created)
+    return SubmissionOut.model_validate(created.resource)

@@ -6,8 +6,7 @@ change. SNN's jurisdiction is the city, so it writes everywhere; UBND-916 only i
 cooperative to another unit needs jurisdiction over both. Reads need only the `registry:read` scope.
 
 The facts are read by :data:`JURISDICTION` — on its own (:func:`authorise_registry_write`), or as part of a
-use case's own statement so the check costs no extra round trip — and judged by :func:`check_registry_write`;
-or, for a status report written without a read first, judged in the write itself (:func:`may_write_in_sql`).
+use case's own statement so the check costs no extra round trip — and judged by :func:`check_registry_write`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Select, String, and_, bindparam, func, or_, select
+from sqlalchemy import Date, Select, String, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.db.models import Agency, OrgUnit
@@ -66,20 +65,9 @@ def jurisdiction_params(agency: str, on: date) -> dict[str, Any]:
     return {"agency": agency, "on": on}
 
 
-def may_write_in_sql(unit_code: ColumnElement[Any]) -> ColumnElement[bool]:
-    """:func:`check_registry_write` as a SQL condition on a cooperative's `unit_code` (parameters `agency`, `on`),
-    for a statement that writes without reading first (`repositories.report_if_unchanged`). The same three
-    conditions — a known, active agency; one that keeps the registry; the unit within its jurisdiction on the
-    day — and they must stay the same: a write refused here is redone by the way that reads first, whose
-    refusal names the reason."""
-    agency = JURISDICTION.subquery("writer")
-    within = unit_code == func.any(agency.c.jurisdiction)
-    return select(agency.c.code).where(agency.c.active, agency.c.writes_registry, within).exists()
-
-
 def check_registry_write(principal: Principal, jurisdiction: Jurisdiction | None, unit_codes: set[str]) -> None:
     """Refuse the write unless the agency is known and active, keeps the registry, and every unit in
-    `unit_codes` is within its jurisdiction. Its SQL twin is :func:`may_write_in_sql`: keep the two alike."""
+    `unit_codes` is within its jurisdiction."""
     if jurisdiction is None or not jurisdiction.active:
         raise Forbidden(f"Agency '{principal.agency}' is unknown or inactive")
     code = jurisdiction.code

@@ -1,24 +1,28 @@
-"""`Idempotency-Key` on creates: a retry returns the first response; the same key with another body is a 422.
+"""`Idempotency-Key` on creates: a retry returns what the first request created; the same key with another
+body is a 422.
 
-The record is written in the same transaction as the created resource, and a transaction-scoped advisory
-lock on (agency, key, endpoint) serialises two concurrent requests with one key, so exactly one creates.
+The key's record is written in the same transaction as the created resource and names it by id; a retry reads
+the resource again and the API renders it as it renders any other. A transaction-scoped advisory lock on
+(agency, key, endpoint) serialises two concurrent requests with one key, so exactly one creates.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 import zlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.registry.db.idempotency import IdempotencyRepository
 from services.registry.db.models import IdempotencyRecord
-from services.registry.db.repositories import IdempotencyRepository
 from shared.errors import ValidationFailed
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,46 +41,42 @@ class IdempotencyKey:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    status_code: int
-    body: dict[str, Any]
-    replayed: bool
+class Created(Generic[T]):
+    """What a create use case returns: the resource, and whether an earlier request with the key created it."""
+
+    resource: T
+    replayed: bool = False
 
 
-def replayed(idem: IdempotencyKey, request_hash: str, status_code: int, body: dict[str, Any]) -> Outcome:
-    """The stored outcome of the first request with this key; a 422 if this request's body differs from it."""
-    if request_hash != idem.request_hash:
+async def created_before(session: AsyncSession, idem: IdempotencyKey | None) -> uuid.UUID | None:
+    """The id of what an earlier request with this key created, or None (then the caller creates, and
+    :func:`remember` it). Holds the key's lock until the caller's transaction ends."""
+    if idem is None:
+        return None
+    lock = zlib.crc32(f"{idem.agency}|{idem.key}|{idem.endpoint}".encode())
+    await session.execute(select(func.pg_advisory_xact_lock(lock)))
+    previous = await IdempotencyRepository(session).find(idem.agency, idem.key, idem.endpoint)
+    if previous is None:
+        return None
+    if previous.request_hash != idem.request_hash:
         raise ValidationFailed(
             "Idempotency-Key đã dùng cho một yêu cầu khác (this key was used with a different body)",
             errors=[{"field": "header.Idempotency-Key", "message": "reused with a different request body"}],
         )
-    return Outcome(status_code, body, replayed=True)
+    return uuid.UUID(str(previous.response["id"]))
 
 
-async def run_once(
-    session: AsyncSession,
-    idem: IdempotencyKey | None,
-    action: Callable[[], Awaitable[dict[str, Any]]],
-    *,
-    status_code: int = 201,
-) -> Outcome:
-    """Run `action` (which returns the response body) unless this key already ran; caller holds the transaction."""
+def remember(session: AsyncSession, idem: IdempotencyKey | None, resource_id: uuid.UUID) -> None:
+    """Keep the key with the id of what it created, in the caller's transaction."""
     if idem is None:
-        return Outcome(status_code, await action(), replayed=False)
-    lock = zlib.crc32(f"{idem.agency}|{idem.key}|{idem.endpoint}".encode())
-    await session.execute(select(func.pg_advisory_xact_lock(lock)))
-    previous = await IdempotencyRepository(session).find(idem.agency, idem.key, idem.endpoint)
-    if previous is not None:
-        return replayed(idem, previous.request_hash, previous.status_code, previous.response)
-    body = await action()
+        return
     session.add(
         IdempotencyRecord(
             agency=idem.agency,
             key=idem.key,
             endpoint=idem.endpoint,
             request_hash=idem.request_hash,
-            status_code=status_code,
-            response=body,
+            status_code=201,
+            response={"id": str(resource_id)},
         )
     )
-    return Outcome(status_code, body, replayed=False)

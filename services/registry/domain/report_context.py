@@ -1,4 +1,4 @@
-"""What adding a status report reads before it writes, in as few round trips as the rules allow.
+"""What adding a status report reads before it writes, in one round trip with the cooperative's row lock.
 
 A report needs: the agency's jurisdiction on the day (object-level authorisation), the report that is the
 cooperative's latest now (same order as `StatusReportRepository.latest`) and the period's highest revision. It must
@@ -18,17 +18,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
-import asyncpg
-from sqlalchemy import ScalarSelect, Select, String, Subquery, Table, Uuid, bindparam, func, select, true
+from sqlalchemy import ScalarSelect, Select, String, Subquery, Uuid, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from services.registry.db.models import Cooperative, IdempotencyRecord, StatusReport
+from services.registry.db.models import Cooperative, StatusReport
 from services.registry.domain.access import JURISDICTION, Jurisdiction, jurisdiction_params
-from services.registry.domain.idempotency import IdempotencyKey
-from shared.db import DriverStatement, detached
 
 
 @dataclass(frozen=True)
@@ -111,103 +108,3 @@ async def read_context(
     if row is None:  # the agency is unknown; no report will be written
         return ReportContext(on, None, None, 0)
     return ReportContext.of(on, row)
-
-
-# -- without the lock: the first, optimistic attempt (`CooperativeService.report_status`) ----------------------
-
-
-@dataclass(frozen=True)
-class Replay:
-    """The stored outcome of an earlier request with the same Idempotency-Key."""
-
-    request_hash: str
-    status_code: int
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ReportSnapshot:
-    """Everything a report needs, read in one statement without a lock: the cooperative (a detached row, as
-    it was at `cooperative.version`: `shared.db.detached`), the context, the highest revision of each of its
-    periods (so a process that remembers the cooperative knows them for its next report of any period:
-    `report_cache`), and the earlier outcome if the Idempotency-Key was used."""
-
-    cooperative: Cooperative
-    context: ReportContext
-    top_revisions: dict[str, int]
-    replay: Replay | None
-
-
-_COOPERATIVES = cast(Table, Cooperative.__table__)
-_REPORTS = cast(Table, StatusReport.__table__)
-
-
-def _snapshot_statement() -> Select[Any]:
-    agency, _, _ = _parts()
-    cooperative_id = bindparam("cooperative_id", type_=Uuid)
-    per_period = (
-        select(StatusReport.period, func.max(StatusReport.revision).label("top"))
-        .where(StatusReport.cooperative_id == cooperative_id)
-        .group_by(StatusReport.period)
-        .subquery("per_period")
-    )
-    top_revisions = select(func.jsonb_object_agg(per_period.c.period, per_period.c.top)).scalar_subquery()
-    keys = cast(Table, IdempotencyRecord.__table__)
-    replay = (
-        select(keys.c.request_hash, keys.c.status_code, keys.c.response)
-        .where(
-            keys.c.agency == bindparam("agency", type_=String),
-            keys.c.key == bindparam("idem_key", type_=String),
-            keys.c.endpoint == bindparam("idem_endpoint", type_=String),
-        )
-        .subquery("replay")
-    )
-    # The latest report by the cooperative's own pointer, which every writer of reports keeps in the same
-    # transaction (as the file import also relies on): a primary-key lookup, where sorting the cooperative's
-    # reports grows with its history.
-    latest = _REPORTS.alias("latest")
-    return (
-        select(_COOPERATIVES, agency, latest, top_revisions, replay)
-        .select_from(_COOPERATIVES)
-        .outerjoin(agency, true())
-        .outerjoin(latest, latest.c.id == _COOPERATIVES.c.latest_report_id)
-        .outerjoin(replay, true())
-        .where(_COOPERATIVES.c.id == cooperative_id)
-    )
-
-
-SNAPSHOT = DriverStatement.of(_snapshot_statement())
-_COOP_KEYS = tuple(c.key for c in _COOPERATIVES.columns)
-_REPORT_KEYS = tuple(c.key for c in _REPORTS.columns)
-
-
-async def read_snapshot(
-    conn: asyncpg.Connection,
-    cooperative_id: uuid.UUID,
-    period: str,
-    agency: str,
-    on: date,
-    idem: IdempotencyKey | None,
-) -> ReportSnapshot | None:
-    """One statement on the driver (no transaction, no lock); None when there is no such cooperative."""
-    params = _params(cooperative_id, period, agency, on)
-    params["idem_key"] = idem.key if idem else None
-    params["idem_endpoint"] = idem.endpoint if idem else None
-    row = await SNAPSHOT.fetchrow(conn, params)
-    if row is None:
-        return None
-    columns = list(row.values())
-    n_coop, n_report = len(_COOP_KEYS), len(_REPORT_KEYS)
-    coop = detached(Cooperative, dict(zip(_COOP_KEYS, columns[:n_coop], strict=True)))
-    agency_columns = columns[n_coop : n_coop + 4]
-    report_columns = columns[n_coop + 4 : n_coop + 4 + n_report]
-    top_revisions, request_hash, status_code, body = columns[n_coop + 4 + n_report :]
-    top_revisions = {str(p): int(r) for p, r in (top_revisions or {}).items()}
-    previous = (
-        detached(StatusReport, dict(zip(_REPORT_KEYS, report_columns, strict=True)))
-        if report_columns[0] is not None
-        else None
-    )
-    context = ReportContext(on, Jurisdiction.of(agency_columns), previous, top_revisions.get(period, 0))
-    replay = Replay(request_hash, status_code, body) if request_hash is not None else None
-    return ReportSnapshot(coop, context, top_revisions, replay)

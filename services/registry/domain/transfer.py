@@ -43,11 +43,15 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.registry.db.cooperatives import StatusReportRepository
 from services.registry.db.models import Cooperative, CooperativeChange, StatusReport
-from services.registry.db.repositories import StatusReportRepository, UnitRepository
+from services.registry.db.reference import UnitRepository
 from services.registry.domain.access import authorise_registry_write
-from services.registry.domain.cooperatives import CooperativeQuery, new_cooperative
+from services.registry.domain.audit import audit_row
+from services.registry.domain.cooperative_query import CooperativeQuery
+from services.registry.domain.cooperatives import new_cooperative
 from services.registry.domain.inputs import StatusReportCreate
+from services.registry.domain.reporting import decide_report
 from services.registry.domain.transfer_checks import (
     RowError,
     RowInput,
@@ -59,10 +63,9 @@ from services.registry.domain.transfer_checks import (
 )
 from services.registry.domain.transfer_columns import BY_FIELD, COLUMNS, Column, Part
 from services.registry.domain.transfer_files import write_csv, write_xlsx
-from services.registry.domain.values import is_newer, plain, stored
+from services.registry.domain.values import plain, stored
 from services.registry.domain.vietnamese import fold, normalise_name
 from services.registry.events import publish
-from shared import tracing
 from shared.auth import Principal
 from shared.clock import Clock
 from shared.errors import Conflict, Forbidden
@@ -93,7 +96,7 @@ class _Change:
     profile: dict[str, dict[str, Any]] = field(default_factory=dict)  # audit: field → {old, new}
     values: dict[str, Any] = field(default_factory=dict)  # the profile values to set
     status: StatusReportCreate | None = None  # the report to add, if any
-    revision: int = 1
+    top_revision: int = 0  # the highest revision of the report's period so far
     latest: StatusReport | None = None  # the cooperative's latest report before the import
 
     @property
@@ -158,7 +161,7 @@ class CooperativeTransfer:
         return await asyncio.to_thread(write_xlsx if fmt == "xlsx" else write_csv, table)
 
     async def _write(self, session: AsyncSession, principal: Principal, changes: list[_Change], now: datetime) -> None:
-        """The effects of create_in / update_in / report_status_in, staged for many cooperatives at once.
+        """The effects of the API's create, update and status report, staged for many cooperatives at once.
 
         New rows go in as batched INSERTs (the unit of work would cost ~0.1 ms per object); the cooperatives
         that already exist are loaded, so their changes are flushed as ORM updates.
@@ -167,21 +170,9 @@ class CooperativeTransfer:
         reports: list[StatusReport] = []
         audits: list[dict[str, Any]] = []
         final: list[tuple[Cooperative, StatusReport | None]] = []
-        request_id = tracing.current_request_id()
 
         def audit(coop: Cooperative, action: str, changed: dict[str, Any]) -> None:
-            audits.append(
-                {
-                    "cooperative_id": coop.id,
-                    "version": coop.version,
-                    "action": action,
-                    "changes": changed,
-                    "actor": principal.subject,
-                    "actor_agency": principal.agency,
-                    "request_id": request_id,
-                    "at": now,
-                }
-            )
+            audits.append(audit_row(coop.id, coop.version, action, changed, principal, now))
 
         for change in changes:
             coop = change.coop
@@ -199,28 +190,20 @@ class CooperativeTransfer:
                 audit(coop, "updated", change.profile)
             current = change.latest
             if change.status is not None:
-                report = StatusReport(
-                    id=uuid.uuid4(),
-                    cooperative_id=coop.id,
-                    revision=change.revision,
-                    reported_by_agency=principal.agency,
-                    reported_by=principal.subject,
-                    created_at=now,
-                    **{k: stored(v) for k, v in change.status.model_dump().items()},
+                # The same decision as a report over the API (reporting.decide_report).
+                decision = decide_report(
+                    coop.id,
+                    change.status,
+                    previous=current,
+                    top_revision=change.top_revision,
+                    reporter=principal,
+                    now=now,
                 )
-                reports.append(report)
-                if current is None or is_newer(report, current):  # the same rule as a report over the API
-                    current = report
-                coop.latest_report_id = current.id
-                coop.classification = current.classification
-                coop.is_model = current.is_model
-                coop.version += 1
-                coop.updated_at = now
-                audit(
-                    coop,
-                    "status_reported",
-                    {"period": {"old": None, "new": report.period}, "report_id": {"old": None, "new": str(report.id)}},
-                )
+                reports.append(decision.report)
+                current = decision.latest
+                for key, value in decision.new_version(coop.version, now).items():
+                    setattr(coop, key, value)
+                audit(coop, "status_reported", decision.audit_changes())
             final.append((coop, current))
         if new:
             await session.execute(insert(Cooperative), _rows(Cooperative, new))
@@ -285,7 +268,7 @@ async def _diff(session: AsyncSession, plans: list[RowPlan], existing: dict[str,
         if last is not None and _same_report(change.status, last):
             change.status = None
         else:
-            change.revision = last.revision + 1 if last is not None else 1
+            change.top_revision = last.revision if last is not None else 0
     return changes
 
 

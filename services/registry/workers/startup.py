@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from services.registry.api.dependencies import build_registry
-from services.registry.domain.demo import seed_demo
 from services.registry.domain.reference_data import seed_reference_data
+from services.registry.seed.loader import seed_demo
 from services.registry.settings import RegistrySettings
 from shared.service import Runtime
 
@@ -21,6 +21,8 @@ async def prepare(runtime: Runtime) -> None:
         log.info("reference data seeded", extra={"rows": changed})
     if isinstance(runtime.settings, RegistrySettings) and runtime.settings.seed_demo:
         # Only into an empty registry: a restart of `make run` keeps what is there, edits included.
-        created = await seed_demo(runtime.sessionmaker, registry.cooperatives, today=runtime.clock.today())
+        created = await seed_demo(
+            runtime.sessionmaker, registry.cooperatives, registry.status_reports, today=runtime.clock.today()
+        )
         if created:
             log.info("demo registry seeded", extra={"cooperatives": created})

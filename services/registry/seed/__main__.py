@@ -1,0 +1,3 @@
+from services.registry.seed.summary import main
+
+raise SystemExit(main())
