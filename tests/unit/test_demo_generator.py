@@ -13,7 +13,8 @@ import pytest
 
 from services.registry.domain.inputs import StatusReportCreate
 from services.registry.seed import city
-from services.registry.seed.generator import DemoRegistry, generate
+from services.registry.seed.drafts import DemoRegistry
+from services.registry.seed.generator import generate
 from services.registry.seed.summary import summary
 from shared.events.contracts import Classification, LegalStatus, Sector
 

@@ -51,102 +51,35 @@ from __future__ import annotations
 
 import math
 import random
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import TypeVar
 
-from services.registry.domain.inputs import CooperativeCreate, StatusReportCreate
 from services.registry.seed.city import (
     ANNUAL,
     BASELINE,
     BASELINE_CAPITAL_VND,
     BASELINE_MEMBERS,
-    BUYER_FORMS,
-    BUYER_STEMS,
     CROPS,
     DEFAULT_SEED,
     DISTRICTS,
     FAIR_OR_BETTER,
-    FEMALE,
-    GOOD_WORDS,
-    HAMLET_PARTS,
-    MALE,
     MEMBER_GROWTH,
     MIN_MEMBERS,
-    MOBILE_PREFIXES,
     MODELS,
     NO_MODEL_DISTRICTS,
     PERIODS,
-    PLATFORMS,
     REVENUE_GROWTH,
-    SERVICE_NAMES,
     SERVICE_REVENUE,
     SHARES,
     STATUS_COUNTS,
-    SURNAMES,
     TRAINED_SHARE,
     VALUE_PER_HA_GROWTH,
-    District,
     S,
 )
-from shared.events.contracts import Classification, LegalStatus, Sector
-
-# -- what the generator produces ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DemoCooperative:
-    data: CooperativeCreate
-    reports: tuple[StatusReportCreate, ...]  # in chronological order
-
-
-@dataclass(frozen=True)
-class DemoRegistry:
-    seed: int
-    today: date
-    cooperatives: tuple[DemoCooperative, ...]
-
-
-@dataclass
-class _Draft:
-    """One cooperative while it is being generated; lists are indexed like PERIODS."""
-
-    index: int
-    district: District
-    commune: tuple[str, str]
-    sector: Sector
-    crop: str
-    established: date
-    strength: float  # latent quality: bigger, better rated, earlier adopter
-    legal_status: LegalStatus = LegalStatus.active
-    last: int = len(PERIODS) - 1  # index of its last report
-    model_from: int | None = None
-    members: list[int] = field(default_factory=lambda: [0] * len(PERIODS))
-    associate_ratio: float = 0.0
-    farmland: list[float] = field(default_factory=lambda: [0.0] * len(PERIODS))
-    capital: list[int] = field(default_factory=lambda: [0] * len(PERIODS))
-    revenue: list[int] = field(default_factory=lambda: [0] * len(PERIODS))
-    production: list[int] = field(default_factory=lambda: [0] * len(PERIODS))
-    classification: dict[int, Classification] = field(default_factory=dict)  # by classification year
-    flags: dict[str, list[bool]] = field(default_factory=dict)
-    ocop: list[int] = field(default_factory=lambda: [0] * len(PERIODS))
-    managers_total: int = 5
-    managers_female: int = 1
-    trained: list[int] = field(default_factory=lambda: [0] * len(PERIODS))
-    under_35: list[int] = field(default_factory=lambda: [0] * len(PERIODS))
-
-    @property
-    def active(self) -> bool:
-        return self.legal_status == LegalStatus.active
-
-    def reports_in(self, t: int) -> bool:
-        return t <= self.last
-
-    def is_model(self, t: int) -> bool:
-        return self.model_from is not None and t >= self.model_from
+from services.registry.seed.drafts import DemoRegistry, Draft
+from services.registry.seed.rendering import Namer, render
+from shared.events.contracts import Classification, LegalStatus
 
 
 def generate(*, today: date, seed: int = DEFAULT_SEED) -> DemoRegistry:
@@ -161,8 +94,8 @@ def generate(*, today: date, seed: int = DEFAULT_SEED) -> DemoRegistry:
     _classifications(rng, drafts)
     _practices(rng, drafts)
     _managers(rng, drafts)
-    namer = _Namer()
-    return DemoRegistry(seed, today, tuple(_render(rng, namer, d, today) for d in drafts))
+    namer = Namer()
+    return DemoRegistry(seed, today, tuple(render(rng, namer, d, today) for d in drafts))
 
 
 # -- generation steps ---------------------------------------------------------------------------------------
@@ -197,14 +130,14 @@ def _established(rng: random.Random) -> date:
     return date(_pick(rng, years), 1, 1) + timedelta(days=rng.randrange(365))
 
 
-def _skeletons(rng: random.Random) -> list[_Draft]:
-    drafts: list[_Draft] = []
+def _skeletons(rng: random.Random) -> list[Draft]:
+    drafts: list[Draft] = []
     for district in DISTRICTS:
         for _ in range(district.cooperatives):
             sector = _pick(rng, district.sectors)
             crop = {S.aquaculture: "fish", S.livestock: "livestock", S.mixed: "mixed"}.get(sector)
             drafts.append(
-                _Draft(
+                Draft(
                     index=len(drafts),
                     district=district,
                     commune=rng.choice(district.communes),
@@ -217,8 +150,8 @@ def _skeletons(rng: random.Random) -> list[_Draft]:
     return drafts
 
 
-def _status_and_models(rng: random.Random, drafts: list[_Draft]) -> None:
-    models: list[_Draft] = []
+def _status_and_models(rng: random.Random, drafts: list[Draft]) -> None:
+    models: list[Draft] = []
     for district in DISTRICTS:
         if district.code not in NO_MODEL_DISTRICTS:
             best = max((d for d in drafts if d.district is district), key=lambda d: d.strength)
@@ -235,7 +168,7 @@ def _status_and_models(rng: random.Random, drafts: list[_Draft]) -> None:
         coop.last = rng.choice((3, 4) if status == LegalStatus.suspended else (1, 2))
 
 
-def _members(rng: random.Random, drafts: list[_Draft]) -> None:
+def _members(rng: random.Random, drafts: list[Draft]) -> None:
     """2,950 members at the 2023 baseline; the active cooperatives then grow along MEMBER_GROWTH."""
     big = {d.index: 1.8 if d.model_from is not None else 1.0 for d in drafts}  # a model has many members
     raw = {d.index: rng.lognormvariate(math.log(15), 0.55) * math.exp(0.25 * d.strength) * big[d.index] for d in drafts}
@@ -265,7 +198,7 @@ def _members(rng: random.Random, drafts: list[_Draft]) -> None:
             previous = state
 
 
-def _land_and_money(rng: random.Random, drafts: list[_Draft]) -> None:
+def _land_and_money(rng: random.Random, drafts: list[Draft]) -> None:
     """Farmland follows members; revenue and production value are drawn per cooperative and year, then each
     year is scaled so the active cooperatives' averages follow REVENUE_GROWTH and VALUE_PER_HA_GROWTH."""
     active = [d for d in drafts if d.active]
@@ -303,7 +236,7 @@ def _land_and_money(rng: random.Random, drafts: list[_Draft]) -> None:
             d.production[t] = _round_to(val[period.year - 1] * (1 - g) + val[period.year] * g, 1_000_000)
 
 
-def _capital(rng: random.Random, drafts: list[_Draft]) -> None:
+def _capital(rng: random.Random, drafts: list[Draft]) -> None:
     """180 billion VND at the 2023 baseline, in round tens of millions; some cooperatives raise it later."""
     raw = [d.members[BASELINE] * rng.lognormvariate(math.log(55e6), 0.5) * math.exp(0.25 * d.strength) for d in drafts]
     scale = BASELINE_CAPITAL_VND / sum(raw)
@@ -319,7 +252,7 @@ def _capital(rng: random.Random, drafts: list[_Draft]) -> None:
             d.capital[t] = _round_to(d.capital[t - 1] * (rng.uniform(1.05, 1.25) if raised else 1.0), 10_000_000)
 
 
-def _classifications(rng: random.Random, drafts: list[_Draft]) -> None:
+def _classifications(rng: random.Random, drafts: list[Draft]) -> None:
     """Yearly classification [xếp loại]: the share fair or better follows FAIR_OR_BETTER; models are good; one
     established during the year is not yet classified; one about to stop is weak."""
     for year, share in FAIR_OR_BETTER.items():
@@ -346,7 +279,7 @@ def _classifications(rng: random.Random, drafts: list[_Draft]) -> None:
             d.classification[year] = Classification.weak
 
 
-def _practices(rng: random.Random, drafts: list[_Draft]) -> None:
+def _practices(rng: random.Random, drafts: list[Draft]) -> None:
     """Enterprise links, high technology / GAP, e-commerce, OCOP products. Each cooperative has a fixed
     propensity, so the sets grow nested over time; models are always linked with an enterprise."""
     bonus = {
@@ -371,7 +304,7 @@ def _practices(rng: random.Random, drafts: list[_Draft]) -> None:
         d.ocop = [potential if t >= since else 0 for t in range(len(PERIODS))]
 
 
-def _managers(rng: random.Random, drafts: list[_Draft]) -> None:
+def _managers(rng: random.Random, drafts: list[Draft]) -> None:
     """Board of directors, management and supervisory board: 3–9 people. The trained share of all managers
     follows TRAINED_SHARE; a trained manager stays trained."""
     for d in drafts:
@@ -392,105 +325,3 @@ def _managers(rng: random.Random, drafts: list[_Draft]) -> None:
         _shift(rng, current, max(0, target - sum(current.values())), weights, lo=0, hi=room)
         for d in population:
             d.trained[t] = trained[d.index] = current[d.index]
-
-
-# -- rendering to the domain's inputs -----------------------------------------------------------------------
-
-
-class _Namer:
-    """Keeps names and registration codes unique within one generated registry."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, int] = {}
-        self.codes: set[str] = set()
-
-    def name(self, rng: random.Random, line: str, commune: str) -> str:
-        roll = rng.random()
-        place = commune if roll < 0.65 else rng.choice(GOOD_WORDS)
-        place = f"{place} {commune}" if roll >= 0.9 else place
-        key = f"{line} {place}".lower()
-        self.names[key] = self.names.get(key, 0) + 1
-        number = f" {self.names[key]}" if self.names[key] > 1 else ""  # "HTX Nông nghiệp Thạnh Phú 2"
-        return unicodedata.normalize("NFC", f"{'Hợp tác xã' if rng.random() < 0.6 else 'HTX'} {line} {place}{number}")
-
-    def code(self, rng: random.Random, established: date) -> str:
-        # Mã số thuế with Cần Thơ's prefix 18; numbers were issued in order over the years.
-        span = (established - date(1998, 1, 1)).days / (date(2023, 1, 1) - date(1998, 1, 1)).days
-        number = 1_800_000_000 + round(span * 1_780_000) + rng.randrange(5_000)
-        while str(number) in self.codes:
-            number += 1
-        self.codes.add(str(number))
-        return str(number)
-
-
-def _person(rng: random.Random) -> str:
-    middles, givens = FEMALE if rng.random() < 0.2 else MALE
-    return unicodedata.normalize("NFC", f"{rng.choice(SURNAMES)} {rng.choice(middles)} {rng.choice(givens)}")
-
-
-def _address(rng: random.Random, d: _Draft) -> str:
-    kind, commune = d.commune
-    if d.district.kind == "quận":
-        place = f"Khu vực {rng.randint(1, 12)}"
-    else:  # ấp names often share the commune's first word: Ấp Thạnh Hòa in xã Thạnh Lợi
-        words = commune.split()
-        part = rng.choice([p for p in HAMLET_PARTS if p not in words])
-        place = f"Ấp {words[0]} {part}{rng.choice(('', '', ' A', ' B', ' 1', ' 2'))}"
-    text = f"{place}, {kind} {commune}, {d.district.kind} {d.district.name}, TP. Cần Thơ"
-    return unicodedata.normalize("NFC", text)
-
-
-def _render(rng: random.Random, namer: _Namer, d: _Draft, today: date) -> DemoCooperative:
-    crop = CROPS[d.crop]
-    line = rng.choice(SERVICE_NAMES if d.sector == S.agricultural_services else crop.names)
-    phone = f"0{rng.choice(MOBILE_PREFIXES)}{rng.randrange(10)} {rng.randrange(1000):03d} {rng.randrange(1000):03d}"
-    data = CooperativeCreate(
-        registration_code=namer.code(rng, d.established),
-        name=namer.name(rng, line, d.commune[1]),
-        unit_code=d.district.code,
-        address=_address(rng, d),
-        sector=d.sector,
-        established_on=d.established,
-        legal_status=d.legal_status,
-        contact_name=_person(rng),
-        contact_phone=phone,
-    )
-    buyers = [
-        unicodedata.normalize("NFC", f"{rng.choice(BUYER_FORMS)} {rng.choice(crop.buyers)} {rng.choice(BUYER_STEMS)}")
-        for _ in range(rng.choice((1, 1, 2)))
-    ]
-    certifications = rng.sample(crop.certifications, rng.choice((1, 1, 2)))
-    platforms = rng.sample(PLATFORMS, 3)  # one platform first, more as the cooperative gets the hang of it
-    reports: list[StatusReportCreate] = []
-    for t, period in enumerate(PERIODS):
-        if not d.reports_in(t) or period.as_of > today:
-            continue
-        linked, tech, online = (d.flags[name][t] for name in SHARES)
-        selling_for = sum(d.flags["ecommerce"][: t + 1])
-        official = max(MIN_MEMBERS, d.members[t] - round(d.members[t] * min(0.5, d.associate_ratio + 0.01 * t)))
-        reports.append(
-            StatusReportCreate(
-                as_of=period.as_of,
-                period=period.name,
-                members_official=official,
-                members_associate=d.members[t] - official,
-                charter_capital_vnd=d.capital[t],
-                revenue_vnd=d.revenue[t],
-                farmland_ha=Decimal(f"{d.farmland[t]:.2f}"),
-                production_value_vnd=d.production[t],
-                classification=d.classification[period.year - 1 if period.half else period.year],
-                is_model=d.is_model(t),
-                enterprise_linked=linked,
-                enterprise_partners=buyers if linked else [],
-                high_tech_or_gap=tech,
-                certifications=certifications if tech else [],
-                ecommerce=online,
-                ecommerce_platforms=platforms[: min(3, 1 + selling_for // 2)] if online else [],
-                ocop_products=d.ocop[t],
-                managers_total=d.managers_total,
-                managers_trained=d.trained[t],
-                managers_female=d.managers_female,
-                managers_under_35=d.under_35[t],
-            )
-        )
-    return DemoCooperative(data, tuple(reports))

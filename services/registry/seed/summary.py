@@ -10,7 +10,8 @@ from datetime import date
 from decimal import Decimal
 
 from services.registry.seed.city import BASELINE, DEFAULT_SEED, DISTRICT_BY_CODE, DISTRICTS, PERIODS
-from services.registry.seed.generator import DemoCooperative, DemoRegistry, generate
+from services.registry.seed.drafts import DemoCooperative, DemoRegistry
+from services.registry.seed.generator import generate
 from shared.events.contracts import Classification, LegalStatus
 
 # -- measuring it against plan 219 (the CLI summary) --------------------------------------------------------
