@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from shared.infra.kafka import _cluster_id
+from shared.infra.kafka_apache import _cluster_id
 
 
 def test_cluster_ids_never_look_like_an_option_and_are_16_bytes() -> None:
