@@ -148,9 +148,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"field": _field_of(err), "message": err.get("msg", ""), "type": err.get("type")} for err in exc.errors()
-    ]
+    errors = [{"field": _field_of(err), "message": err.get("msg", ""), "type": err.get("type")} for err in exc.errors()]
     fields = ", ".join(e["field"] for e in errors[:5])
     return problem_response(
         422, "validation-error", ValidationFailed.title, f"Invalid field(s): {fields}", request, errors=errors

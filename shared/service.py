@@ -215,8 +215,7 @@ async def _start(runtime: Runtime) -> None:
     runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{spec.name}-relay"))
     if spec.handler_table is not None:
         subscriptions = [
-            Subscription(cfg.topic_prefix + s.topic, s.event_type, s.handler, s.batch_handler)
-            for s in spec.handler_table(runtime)
+            Subscription(cfg.topic_prefix + s.topic, s.event_type, s.handler) for s in spec.handler_table(runtime)
         ]
         if subscriptions:
             consumer = ConsumerRunner(

@@ -3,8 +3,8 @@
 For each fetched batch of records: parse the CloudEvents; in ONE database transaction insert every
 ``(consumer, source#id)`` into the inbox and apply the handlers' effects, in order, for the events that were not
 there yet (a duplicate delivery hits the primary key and changes nothing); only after that transaction commits
-are the offsets ``{tp: last + 1}`` committed to Kafka. A subscription may give a *batch handler* that applies a
-run of consecutive events of its type at once (the indicators service folds them into one recomputation).
+are the offsets ``{tp: last + 1}`` committed to Kafka. A handler applies a run of consecutive new events of its
+type at once (the indicators service folds them into one recomputation); a single event is a run of one.
 
 When a batch fails for any reason other than an outage, it is rolled back and its records are applied again one
 per transaction, exactly as a batch of one: a poison record is then isolated (retried, then dead-lettered) and
@@ -42,24 +42,34 @@ from shared.metrics import CONSUMER_LAG_SECONDS, EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
-BatchHandler = Callable[[AsyncSession, Sequence[CloudEvent]], Awaitable[None]]
+Handler = Callable[[AsyncSession, Sequence[CloudEvent]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Subscription:
     """One row of a service's handler table: events of `event_type` on `topic` go to `handler`.
 
-    `batch_handler`, when given, must leave the same stored state as calling `handler` on each event in order;
-    the runner uses it for runs of two or more consecutive new events of this type within one transaction. It
-    may leave out effects that only describe events the same run supersedes (the indicators do not publish
-    intermediate values; notifications do not notify a target's superseded statuses) — each service documents
-    what it leaves out."""
+    The handler applies a run of one or more consecutive new events of this type, in order, on the runner's
+    session and inside its transaction (it never commits). A run must leave the same stored state as its events
+    applied one by one; it may leave out effects that only describe events the same run supersedes (the
+    indicators do not publish intermediate values; notifications do not notify a target's superseded statuses)
+    — each service documents what it leaves out."""
 
     topic: str
     event_type: str
     handler: Handler
-    batch_handler: BatchHandler | None = None
+
+
+def one_by_one(apply: Callable[[AsyncSession, CloudEvent], Awaitable[None]]) -> Handler:
+    """A handler for events that do not fold into each other: each applied in turn, each seeing the one before
+    (autoflush is off)."""
+
+    async def handler(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+        for event in events:
+            await apply(session, event)
+            await session.flush()
+
+    return handler
 
 
 class _Stopping(Exception):
@@ -109,7 +119,6 @@ class ConsumerRunner:
         self.group_id = group_id
         self.bootstrap_servers = bootstrap_servers
         self.handlers = {(s.topic, s.event_type): s.handler for s in subscriptions}
-        self.batch_handlers = {(s.topic, s.event_type): s.batch_handler for s in subscriptions if s.batch_handler}
         self.topics = sorted({s.topic for s in subscriptions})
         self.sessionmaker = sessionmaker
         self.inbox = inbox
@@ -293,23 +302,14 @@ class ConsumerRunner:
                 topic, event = fresh[start]
                 key = (topic, event.type)
                 end = start + 1
-                batch_handler = self.batch_handlers.get(key)
-                if batch_handler is not None:
-                    while end < len(fresh) and (fresh[end][0], fresh[end][1].type) == key:
-                        end += 1
-                if batch_handler is not None and end - start > 1:
-                    # The run's effects are traced to its first (oldest) event.
-                    token = tracing.set_traceparent(tracing.child_of(event.traceparent))
-                    try:
-                        await batch_handler(session, [e for _, e in fresh[start:end]])
-                    finally:
-                        tracing.reset_traceparent(token)
-                else:
-                    token = tracing.set_traceparent(tracing.child_of(event.traceparent))
-                    try:
-                        await self.handlers[key](session, event)
-                    finally:
-                        tracing.reset_traceparent(token)
+                while end < len(fresh) and (fresh[end][0], fresh[end][1].type) == key:
+                    end += 1
+                # The run's effects are traced to its first (oldest) event.
+                token = tracing.set_traceparent(tracing.child_of(event.traceparent))
+                try:
+                    await self.handlers[key](session, [e for _, e in fresh[start:end]])
+                finally:
+                    tracing.reset_traceparent(token)
                 await session.flush()  # the next handler's queries see this one's effects (autoflush is off)
                 start = end
         return len(fresh)
@@ -377,7 +377,7 @@ class ConsumerRunner:
             )
             if claimed.first() is None:
                 return False  # already applied: a redelivery, a replay, or a relay's duplicate
-            await handler(session, event)
+            await handler(session, [event])
         return True
 
     async def _dead_letter(self, record: ConsumerRecord, error: BaseException, *, attempts: int) -> None:

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from services.notifications.db.models import Agency, Alert, Channel, Delivery, DeliveryAttempt
 from services.notifications.domain import dispatch
 from services.notifications.domain.messages import render
+from services.notifications.domain.run import Run
 from shared.auth import mint_token
 from shared.service import Runtime
 from shared.settings import AuthSettings
@@ -116,7 +117,9 @@ async def raise_alert(runtime: Runtime, agency: str, at: datetime, **data: Any) 
             version=1,
         )
         session.add(alert)
-        await dispatch.notify(session, alert, "opened", at)
+        run = Run(session)
+        await dispatch.notify(run, alert, "opened", at)
+        await run.write()
     return alert
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared.events.envelope import CloudEvent, encode_data, to_headers
 from shared.events.topics import dlq_topic
 from shared.infra.stack import Stack
-from shared.messaging.consumer import ConsumerRunner, Subscription
+from shared.messaging.consumer import ConsumerRunner, Subscription, one_by_one
 from shared.messaging.kafka import ensure_topics
 from tests.integration.kafka_helpers import eventually, header, read_topic
 from tests.integration.test_event_plumbing import DEPOSIT_TYPE, Plumbing, plumbing_for, run_until, stop
@@ -43,7 +43,7 @@ async def produce(plumbing: Plumbing, events: Sequence[CloudEvent], key: bytes =
 
 
 class BatchLedger:
-    """A batch handler with the same effect as `apply_deposit` on each event, in one statement per run."""
+    """A handler with the same effect as `apply_deposit` on each event, in one statement per run."""
 
     def __init__(self, plumbing: Plumbing) -> None:
         self.plumbing = plumbing
@@ -71,7 +71,7 @@ def runner(plumbing: Plumbing, batch: BatchLedger | None = None) -> ConsumerRunn
         name="plumbing",
         group_id=f"g-{uuid.uuid4().hex[:8]}",
         bootstrap_servers=plumbing.bootstrap,
-        subscriptions=[Subscription(plumbing.topic, DEPOSIT_TYPE, plumbing.apply_deposit, batch_handler=batch)],
+        subscriptions=[Subscription(plumbing.topic, DEPOSIT_TYPE, batch or one_by_one(plumbing.apply_deposit))],
         sessionmaker=plumbing.sessionmaker,
         inbox=plumbing.inbox,
         producer=plumbing.producer,
@@ -80,7 +80,7 @@ def runner(plumbing: Plumbing, batch: BatchLedger | None = None) -> ConsumerRunn
     )
 
 
-async def test_a_batch_is_applied_once_through_the_batch_handler_with_duplicates_dropped(plumbing: Plumbing) -> None:
+async def test_a_fetch_is_applied_once_through_the_handler_in_runs_with_duplicates_dropped(plumbing: Plumbing) -> None:
     events = [deposit(f"acct-{i % 3}", i + 1) for i in range(30)]
     await produce(plumbing, [*events, events[4], events[7]])  # two redeliveries inside the same fetch
     batch = BatchLedger(plumbing)
@@ -98,7 +98,7 @@ async def test_a_batch_is_applied_once_through_the_batch_handler_with_duplicates
     for i in range(30):
         expected[f"acct-{i % 3}"] = expected.get(f"acct-{i % 3}", 0) + i + 1
     assert await plumbing.balances() == expected
-    assert max(batch.run_sizes) > 1  # the records really went through the batch path together
+    assert max(batch.run_sizes) > 1  # the records really went through the handler together
 
 
 async def test_a_poison_record_in_a_batch_is_isolated_and_the_good_ones_are_applied_once(plumbing: Plumbing) -> None:
@@ -125,7 +125,7 @@ async def test_a_poison_record_in_a_batch_is_isolated_and_the_good_ones_are_appl
     assert await plumbing.count(plumbing.inbox) == 8  # the rolled-back batch left no inbox row behind
 
 
-async def test_without_a_batch_handler_the_handlers_run_in_order_in_one_transaction(plumbing: Plumbing) -> None:
+async def test_events_applied_one_by_one_run_in_order_in_one_transaction(plumbing: Plumbing) -> None:
     malformed_free = [deposit("acct-c", i) for i in range(1, 11)]
     await produce(plumbing, malformed_free)
     consumer = runner(plumbing)

@@ -27,7 +27,7 @@ from shared.events.contracts import EventPayload
 from shared.events.envelope import CloudEvent, encode_data, to_headers
 from shared.events.topics import dlq_topic
 from shared.infra.stack import Stack
-from shared.messaging.consumer import ConsumerRunner, Subscription
+from shared.messaging.consumer import ConsumerRunner, Subscription, one_by_one
 from shared.messaging.kafka import create_producer, ensure_topics
 from shared.messaging.outbox import Outbox
 from shared.messaging.relay import OutboxRelay
@@ -84,7 +84,7 @@ class Plumbing:
             name="plumbing",
             group_id=group,
             bootstrap_servers=self.bootstrap,
-            subscriptions=[Subscription(self.topic, DEPOSIT_TYPE, self.apply_deposit)],
+            subscriptions=[Subscription(self.topic, DEPOSIT_TYPE, one_by_one(self.apply_deposit))],
             sessionmaker=self.sessionmaker,
             inbox=self.inbox,
             producer=self.producer,

@@ -1,11 +1,11 @@
 """A run of target-status events applied together (the consumer's batch) against the same events one by one.
 
-The batch path reads and locks the run's working set once, applies the events in memory and writes alerts,
-notices, states and outbox rows at the end (domain/targets.py `apply_run`, lookups.py). It acts on each
-(target, unit)'s newest event of the run, and on an earlier one only when that closes an open alert. So: a
-random sequence, cut into random runs, is applied to one set of targets run by run, and the events each run
-acted on to a twin set of targets one event per transaction; every row either path wrote must be the same,
-in the same order.
+A run reads and locks its working set once, applies the events in memory and writes alerts, notices, states
+and outbox rows at the end (domain/targets.py `apply_run`, domain/run.py); a single event is a run of one. It
+acts on each (target, unit)'s newest event of the run, and on an earlier one only when that closes an open
+alert. So: a random sequence, cut into random runs, is applied to one set of targets run by run, and the
+events each run acted on to a twin set of targets one event per transaction; every row either path wrote must
+be the same, in the same order.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import random
 import re
 from collections.abc import AsyncIterator, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -24,6 +23,7 @@ from sqlalchemy import select
 
 from services.notifications.db.models import Alert
 from services.notifications.domain.alerts import Alerts
+from services.notifications.domain.run import Run
 from services.notifications.domain.targets import apply_run
 from services.notifications.events.handlers import handler_table
 from shared.clock import FixedClock
@@ -63,22 +63,17 @@ class Service:
     async def one_by_one(self, payloads: Sequence[TargetStatusV1]) -> None:
         for payload in payloads:
             async with self.runtime.sessionmaker() as session, session.begin():
-                await self.target_statuses.handler(session, event_of(payload))
+                await self.target_statuses.handler(session, [event_of(payload)])
 
     async def as_a_run(self, payloads: Sequence[TargetStatusV1]) -> list[TargetStatusV1]:
         """Through the domain's run (which says what it acted on)."""
-        run = [(None, p) for p in payloads]
         async with self.runtime.sessionmaker() as session, session.begin():
-            acted = await apply_run(
-                session, Alerts(self.runtime.outbox), self.runtime.outbox, run, self.runtime.clock.now, nullcontext
-            )
-        return [payload for _, payload in acted]
+            return await apply_run(session, Alerts(self.runtime.outbox), payloads, self.runtime.clock.now)
 
     async def through_the_handler(self, payloads: Sequence[TargetStatusV1]) -> None:
-        """As the consumer calls it for a run of two or more."""
-        assert self.target_statuses.batch_handler is not None
+        """As the consumer calls it for a run of consecutive target-status events."""
         async with self.runtime.sessionmaker() as session, session.begin():
-            await self.target_statuses.batch_handler(session, [event_of(p) for p in payloads])
+            await self.target_statuses.handler(session, [event_of(p) for p in payloads])
             await session.flush()
 
 
@@ -96,7 +91,7 @@ async def service(migrated_stack: Stack) -> AsyncIterator[Service]:
             table = {s.event_type: s for s in handler_table(runtime)}
             async with runtime.sessionmaker() as session, session.begin():
                 for code in AGENCY_KINDS:
-                    await table[contracts.AgencyV1.event_type].handler(session, event_of(agency_event(code)))
+                    await table[contracts.AgencyV1.event_type].handler(session, [event_of(agency_event(code))])
             # SCT hears by e-mail, LMHTX by a daily digest: deliveries (pending and held) are compared too.
             for agency, digest in (("SCT", False), ("LMHTX", True)):
                 read = await api.get(f"/v1/agencies/{agency}/channels", headers=auth(agency))
@@ -307,7 +302,9 @@ async def test_a_recovery_inside_a_run_still_ends_the_open_episode(service: Serv
     async with runtime.sessionmaker() as session, session.begin():
         lead = await session.scalar(select(Alert).where(Alert.target_code == "C.2", Alert.agency_code == "UBND-917"))
         assert lead is not None
-        await Alerts(runtime.outbox).acknowledge(session, lead, "can-bo-917", runtime.clock.now())
+        run = Run(session)
+        await Alerts(runtime.outbox).acknowledge(run, lead, "can-bo-917", runtime.clock.now())
+        await run.write()
 
     await service.through_the_handler(
         [

@@ -10,7 +10,7 @@ from services.indicators.domain.engine import IndicatorEngine
 from shared.events import contracts
 from shared.events.contracts import EventPayload
 from shared.events.envelope import CloudEvent
-from shared.messaging.consumer import Subscription
+from shared.messaging.consumer import Subscription, one_by_one
 from shared.service import Runtime
 
 CONSUMES: tuple[type[EventPayload], ...] = (contracts.CooperativeStatusV1, contracts.OrgUnitV1)
@@ -24,18 +24,12 @@ def handler_table(runtime: Runtime) -> list[Subscription]:
             session, [contracts.CooperativeStatusV1.model_validate(event.data) for event in events]
         )
 
-    async def cooperative_status(session: AsyncSession, event: CloudEvent) -> None:
-        await cooperative_statuses(session, [event])  # a single event is a batch of one
-
     async def org_unit(session: AsyncSession, event: CloudEvent) -> None:
         await engine.on_org_unit(session, contracts.OrgUnitV1.model_validate(event.data))
 
     return [
         Subscription(
-            contracts.CooperativeStatusV1.topic,
-            contracts.CooperativeStatusV1.event_type,
-            cooperative_status,
-            batch_handler=cooperative_statuses,
+            contracts.CooperativeStatusV1.topic, contracts.CooperativeStatusV1.event_type, cooperative_statuses
         ),
-        Subscription(contracts.OrgUnitV1.topic, contracts.OrgUnitV1.event_type, org_unit),
+        Subscription(contracts.OrgUnitV1.topic, contracts.OrgUnitV1.event_type, one_by_one(org_unit)),
     ]

@@ -13,6 +13,7 @@ from services.notifications.api.alert_schemas import TARGET_CODE, AlertKind, Ale
 from services.notifications.db.models import Alert
 from services.notifications.domain.access import READ, WRITE, is_operator, may_act_for, require_act_for
 from services.notifications.domain.alerts import ACKNOWLEDGED, Alerts, check_version, etag_of
+from services.notifications.domain.run import Run
 from shared.auth import Principal, require_scope
 from shared.errors import NotFound
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
@@ -118,7 +119,9 @@ async def acknowledge(
         alert = await _own_alert(session, principal, alert_id, lock=True)
         check_version(alert, if_match)
         if alert.state != ACKNOWLEDGED:  # a retried acknowledge is a no-op, not an error
-            await Alerts(runtime.outbox).acknowledge(session, alert, who(principal), now)
+            run = Run(session)
+            await Alerts(runtime.outbox).acknowledge(run, alert, who(principal), now)
+            await run.write()
     response.headers["ETag"] = etag_of(alert)
     return AlertOut.model_validate(alert)
 
@@ -140,6 +143,8 @@ async def resolve(
     async with runtime.sessionmaker() as session, session.begin():
         alert = await _own_alert(session, principal, alert_id, lock=True)
         check_version(alert, if_match)
-        await Alerts(runtime.outbox).resolve(session, alert, who(principal), now, resolution="manual")
+        run = Run(session)
+        await Alerts(runtime.outbox).resolve(run, alert, who(principal), now, resolution="manual")
+        await run.write()
     response.headers["ETag"] = etag_of(alert)
     return AlertOut.model_validate(alert)

@@ -2,7 +2,8 @@
 
 Every change of an alert — opened, updated, reminder, acknowledged, resolved — goes out twice in the caller's
 transaction: as notices on the agency's channels (`dispatch.notify`) and as an `AlertV1` event through the
-outbox (with the alert's version bumped), so dashboards and inboxes see exactly what committed.
+outbox (with the alert's version bumped), so dashboards and inboxes see exactly what committed. Both are
+staged on the caller's run and written by its `write` (domain/run.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications.db.models import Agency, Alert
+from services.notifications.db.models import Alert
 from services.notifications.domain import dispatch
-from services.notifications.domain.lookups import lookups_for
 from services.notifications.domain.messages import render
+from services.notifications.domain.run import Run
 from shared.errors import Conflict, PreconditionFailed
 from shared.events.contracts import AlertV1
 from shared.messaging.outbox import Outbox
@@ -47,16 +48,6 @@ def etag_of(alert: Alert) -> str:
     return f'"{alert.id}.v{alert.version}"'
 
 
-async def language_of(session: AsyncSession, agency_code: str) -> str:
-    cache = lookups_for(session)
-    if cache is not None and agency_code in cache.languages:
-        return cache.languages[agency_code] or "vi"
-    language = await session.scalar(select(Agency.language).where(Agency.code == agency_code))
-    if cache is not None:
-        cache.languages[agency_code] = language
-    return language or "vi"
-
-
 async def find_open(session: AsyncSession, dedup_key: str) -> Alert | None:
     """The open or acknowledged alert with this key, locked (the partial unique index allows only one)."""
     return await session.scalar(
@@ -71,20 +62,16 @@ class Alerts:
         self.outbox = outbox
 
     async def raise_alert(
-        self, session: AsyncSession, draft: AlertDraft, now: datetime, *, repeat_notice: str = "updated"
+        self, run: Run, draft: AlertDraft, now: datetime, *, repeat_notice: str = "updated"
     ) -> tuple[Alert, str]:
         """Open an alert, or update the open one with the same key (`repeat_notice`); never a duplicate."""
-        cache = lookups_for(session)
-        run = cache.open if cache is not None else None
-        if (
-            run is not None
-            and draft.target_id is not None
-            and draft.unit_code is not None
-            and run.holds(draft.target_id, draft.unit_code)
-        ):
-            alert = run.find(draft.kind, draft.target_id, draft.unit_code, draft.dedup_key)
+        in_working_set = run.open.holds(draft.target_id, draft.unit_code)
+        if in_working_set:
+            assert draft.target_id is not None and draft.unit_code is not None
+            alert = run.open.find(draft.kind, draft.target_id, draft.unit_code, draft.dedup_key)
         else:
-            run, alert = None, await find_open(session, draft.dedup_key)
+            await run.session.flush()  # the query sees an alert this run added (autoflush is off)
+            alert = await find_open(run.session, draft.dedup_key)
         notice = repeat_notice
         if alert is None:
             notice = "opened"
@@ -96,7 +83,7 @@ class Alerts:
                 notify_count=0,
                 version=0,
             )
-            session.add(alert)
+            run.session.add(alert)
         alert.kind, alert.role, alert.agency_code, alert.severity = (
             draft.kind,
             draft.role,
@@ -105,19 +92,19 @@ class Alerts:
         )
         alert.unit_code, alert.target_id, alert.target_code = draft.unit_code, draft.target_id, draft.target_code
         alert.deadline_id = draft.deadline_id
-        if run is not None and notice == "opened":
-            run.remember(alert)  # indexed by kind, target and unit: only now are they set
+        if in_working_set and notice == "opened":
+            run.open.remember(alert)  # indexed by kind, target and unit: only now are they set
         alert.data = dict(draft.data)
-        await self._render(session, alert)
-        await self.emit(session, alert, notice, now)
+        await self._render(run, alert)
+        await self.emit(run, alert, notice, now)
         return alert, notice
 
-    async def remind(self, session: AsyncSession, alert: Alert, now: datetime, **data: Any) -> None:
+    async def remind(self, run: Run, alert: Alert, now: datetime, **data: Any) -> None:
         alert.data = {**alert.data, **data}
-        await self._render(session, alert)
-        await self.emit(session, alert, "reminder", now)
+        await self._render(run, alert)
+        await self.emit(run, alert, "reminder", now)
 
-    async def acknowledge(self, session: AsyncSession, alert: Alert, by: str, now: datetime) -> None:
+    async def acknowledge(self, run: Run, alert: Alert, by: str, now: datetime) -> None:
         if alert.state != OPEN:
             raise Conflict(
                 f"Cảnh báo đang ở trạng thái '{alert.state}', không thể xác nhận "
@@ -125,9 +112,9 @@ class Alerts:
                 errors=[{"field": "state", "message": f"is {alert.state!r}"}],
             )
         alert.state, alert.acknowledged_at, alert.acknowledged_by = ACKNOWLEDGED, now, by
-        await self.emit(session, alert, "acknowledged", now)
+        await self.emit(run, alert, "acknowledged", now)
 
-    async def resolve(self, session: AsyncSession, alert: Alert, by: str, now: datetime, **data: Any) -> None:
+    async def resolve(self, run: Run, alert: Alert, by: str, now: datetime, **data: Any) -> None:
         """Resolve with a notice; `data` (e.g. a new template and the numbers) re-renders the final text."""
         if alert.state == RESOLVED:
             raise Conflict(
@@ -135,21 +122,16 @@ class Alerts:
                 errors=[{"field": "state", "message": "is 'resolved'"}],
             )
         alert.state, alert.resolved_at, alert.resolved_by = RESOLVED, now, by
-        cache = lookups_for(session)
-        if cache is not None and cache.open is not None:
-            cache.open.forget(alert)
+        run.open.forget(alert)
         if data:
             alert.data = {**alert.data, **data}
-            await self._render(session, alert)
-        await self.emit(session, alert, "resolved", now)
+            await self._render(run, alert)
+        await self.emit(run, alert, "resolved", now)
 
-    async def emit(self, session: AsyncSession, alert: Alert, notice: str, now: datetime) -> None:
+    async def emit(self, run: Run, alert: Alert, notice: str, now: datetime) -> None:
         alert.version += 1
         alert.updated_at = now
-        cache = lookups_for(session)
-        if cache is None or not cache.deferred:
-            await session.flush()  # the row exists (and the one-open-per-key index is checked) before the notices
-        await dispatch.notify(session, alert, notice, now)
+        await dispatch.notify(run, alert, notice, now)
         event = AlertV1(
             alert_id=alert.id,
             kind=alert.kind,
@@ -162,14 +144,11 @@ class Alerts:
             version=alert.version,
             changed_at=now,
         )
-        if cache is not None and cache.deferred:
-            # A run writes its alerts, notices and outbox rows at its end, in this order (targets.finish_run).
-            cache.outbox_rows.extend(self.outbox.rows_for([event], occurred_at=now))
-        else:
-            await self.outbox.add(session, event, occurred_at=now)
+        run.publish(self.outbox, event, now)
 
-    async def _render(self, session: AsyncSession, alert: Alert) -> None:
-        message = render(alert.data, await language_of(session, alert.agency_code))
+    async def _render(self, run: Run, alert: Alert) -> None:
+        agency = await dispatch.agency_of(run, alert.agency_code)
+        message = render(alert.data, (agency.language if agency is not None else None) or "vi")
         alert.title, alert.body = message.title[:500], message.body
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifications.db.models import Agency, Alert, Deadline, ReportRequest, ScheduledSend
 from services.notifications.domain.alerts import RESOLVED, SYSTEM, AlertDraft, Alerts
 from services.notifications.domain.calendar import AD_HOC, REPORTING_AGENCY_KINDS, obligation_for, obligations
+from services.notifications.domain.run import Run
 from shared.events.contracts import ReportSubmissionV1
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ async def deadline_data(session: AsyncSession, deadline: Deadline, authority: st
 
 
 async def announce(
-    session: AsyncSession,
+    run: Run,
     alerts: Alerts,
     deadline: Deadline,
     template: str,
@@ -103,6 +104,7 @@ async def announce(
 ) -> Alert:
     """Open the deadline's alert or re-send it: a reminder, the move to overdue, or a weekly overdue repeat."""
     kind = DEADLINE_OVERDUE if template == "deadline_overdue" else DEADLINE_REMINDER
+    session = run.session
     data = await deadline_data(session, deadline, authority)
     data.update(template=template, days_left=days_left, days_overdue=max(0, -days_left))
     severity = "critical" if kind == DEADLINE_OVERDUE else ("warning" if days_left <= 7 else "info")
@@ -119,7 +121,7 @@ async def announce(
         deadline_id=deadline.id,
     )
     notice = "updated" if previous is not None and previous != kind else "reminder"
-    alert, _ = await alerts.raise_alert(session, draft, now, repeat_notice=notice)
+    alert, _ = await alerts.raise_alert(run, draft, now, repeat_notice=notice)
     return alert
 
 
@@ -161,9 +163,10 @@ async def close_by_submission(
     open_alerts = await session.scalars(
         select(Alert).where(Alert.deadline_id == deadline.id, Alert.state != RESOLVED).with_for_update()
     )
+    run = Run(session)
     for alert in open_alerts.all():
         await alerts.resolve(
-            session,
+            run,
             alert,
             SYSTEM,
             now,
@@ -172,6 +175,7 @@ async def close_by_submission(
             days_late=days_late,
             submission_id=str(event.submission_id),
         )
+    await run.write()
     return deadline
 
 

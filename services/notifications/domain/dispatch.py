@@ -1,7 +1,8 @@
 """Turning an alert's state change into notices: inbox, live stream, and queued e-mail/webhook deliveries.
 
-`notify` runs inside the caller's transaction (the one that changed the alert), so a notice exists if and
-only if the change committed; sending happens later in the delivery worker, attempt by attempt.
+`notify` stages the notice rows on the caller's run (domain/run.py), written in the transaction that changed
+the alert, so a notice exists if and only if the change committed; sending happens later in the delivery
+worker, attempt by attempt.
 
 - The agency's inbox always gets the notice, in the agency's language (the alert's own title and body).
 - Every enabled e-mail or webhook channel gets one pending `Delivery`, in the channel's language. E-mail to
@@ -16,15 +17,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import exists, func, insert, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications.db.models import Agency, Alert, Base, Channel, Delivery, InboxMessage, StreamEvent
-from services.notifications.domain.lookups import Lookups, lookups_for
+from services.notifications.db.models import Agency, Alert, Channel, Delivery, InboxMessage, StreamEvent
 from services.notifications.domain.messages import Message, render
+from services.notifications.domain.run import Run
 from services.notifications.domain.stream import STREAM_CHANNEL
 
 DEFAULT_PLAN = "219/KH-UBND"
@@ -50,36 +51,20 @@ SUBJECT_LABEL = {
 }
 
 
-async def notify(session: AsyncSession, alert: Alert, notice: str, now: datetime) -> None:
+async def notify(run: Run, alert: Alert, notice: str, now: datetime) -> None:
     """Record `notice` (opened | updated | reminder | acknowledged | resolved) of `alert` on every channel."""
-    cache = lookups_for(session)
-    if cache is None or not cache.deferred:
-        await session.flush()  # the notice rows below are written at once and refer to the alert's row
-    agency = await _agency(session, alert.agency_code)
+    agency = await agency_of(run, alert.agency_code)
     agency_language = agency.language if agency is not None else "vi"
     digest = agency is not None and agency.digest
-    await _to_inbox(session, alert, notice, now, alert.agency_code, Message(alert.title, alert.body))
+    await _to_inbox(run, alert, notice, now, alert.agency_code, Message(alert.title, alert.body))
 
-    channels = cache.channels.get(alert.agency_code) if cache is not None else None
-    if channels is None:
-        channels = list(
-            (
-                await session.scalars(
-                    select(Channel)
-                    .where(Channel.agency_code == alert.agency_code, Channel.enabled)
-                    .order_by(Channel.id)
-                )
-            ).all()
-        )
-        if cache is not None:
-            cache.channels[alert.agency_code] = channels
-    working = await working_channels(session, [c.id for c in channels])
+    channels = await _channels(run, alert.agency_code)
+    working = await _working(run, [c.id for c in channels])
     for channel in channels:
         text = text_for(alert, channel.language, agency_language)
         held = channel.kind == "email" and digest
         delivery_id = uuid.uuid4()
-        await _insert(
-            session,
+        run.stage(
             Delivery,
             {
                 "id": delivery_id,
@@ -97,27 +82,40 @@ async def notify(session: AsyncSession, alert: Alert, notice: str, now: datetime
             },
         )
     if not working and alert.agency_code != FALLBACK_AGENCY:
-        await _fallback(session, alert, notice, now)
+        await _fallback(run, alert, notice, now)
     alert.last_notified_at = now
     alert.notify_count = (alert.notify_count or 0) + 1
 
 
-async def load_directory(session: AsyncSession, cache: Lookups) -> None:
-    """Every agency, its enabled channels and whether they work, into a run's lookups, in three queries (a
-    city's directory is a few dozen agencies): `notify` then asks nothing per agency."""
+async def load_directory(run: Run) -> None:
+    """Every agency, its enabled channels and whether they work, into the run, in three queries (a city's
+    directory is a few dozen agencies): `notify` then asks nothing per agency."""
+    session = run.session
     for agency in await session.scalars(select(Agency)):
-        cache.agencies[agency.code] = agency
-        cache.languages[agency.code] = agency.language
-        cache.channels[agency.code] = []
+        run.agencies[agency.code] = agency
+        run.channels[agency.code] = []
     channels = (await session.scalars(select(Channel).where(Channel.enabled).order_by(Channel.id))).all()
     for channel in channels:
-        if channel.agency_code in cache.channels:
-            cache.channels[channel.agency_code].append(channel)
+        if channel.agency_code in run.channels:
+            run.channels[channel.agency_code].append(channel)
     failed = await _failed_channels(session, [c.id for c in channels])
-    for listed in cache.channels.values():
+    for listed in run.channels.values():
         ids = [c.id for c in listed]
         if ids:
-            cache.working[tuple(ids)] = set(ids) - failed
+            run.working[tuple(ids)] = set(ids) - failed
+
+
+async def agency_of(run: Run, code: str) -> Agency | None:
+    if code not in run.agencies:
+        run.agencies[code] = await run.session.get(Agency, code)
+    return run.agencies[code]
+
+
+async def _channels(run: Run, agency_code: str) -> list[Channel]:
+    if agency_code not in run.channels:
+        query = select(Channel).where(Channel.agency_code == agency_code, Channel.enabled).order_by(Channel.id)
+        run.channels[agency_code] = list((await run.session.scalars(query)).all())
+    return run.channels[agency_code]
 
 
 def text_for(alert: Alert, language: str, agency_language: str) -> Message:
@@ -127,18 +125,12 @@ def text_for(alert: Alert, language: str, agency_language: str) -> Message:
     return render(alert.data, language)
 
 
-async def working_channels(session: AsyncSession, channel_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+async def _working(run: Run, channel_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     """Channels whose most recent finished delivery did not fail (a channel never used yet counts as working)."""
-    if not channel_ids:
-        return set()
-    cache = lookups_for(session)
     key = tuple(channel_ids)
-    if cache is not None and key in cache.working:
-        return set(cache.working[key])
-    failed = await _failed_channels(session, channel_ids)
-    if cache is not None:
-        cache.working[key] = set(channel_ids) - failed
-    return set(channel_ids) - failed
+    if key not in run.working:
+        run.working[key] = set(channel_ids) - await _failed_channels(run.session, channel_ids)
+    return set(run.working[key])
 
 
 async def _failed_channels(session: AsyncSession, channel_ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -163,12 +155,13 @@ async def fallback_if_unreachable(session: AsyncSession, alert_id: uuid.UUID, no
     alert = await session.get(Alert, alert_id)
     if alert is None or alert.agency_code == FALLBACK_AGENCY:
         return False
+    run = Run(session)
     # Serialise the decision per agency: two channels failing at once must not each see the other as working.
     await session.execute(select(Agency.code).where(Agency.code == alert.agency_code).with_for_update())
     channel_ids = (
         await session.scalars(select(Channel.id).where(Channel.agency_code == alert.agency_code, Channel.enabled))
     ).all()
-    if await working_channels(session, list(channel_ids)):
+    if await _working(run, list(channel_ids)):
         return False
     already = await session.scalar(
         select(
@@ -183,20 +176,21 @@ async def fallback_if_unreachable(session: AsyncSession, alert_id: uuid.UUID, no
     )
     if already:
         return False
-    await _fallback(session, alert, notice, since)
+    await _fallback(run, alert, notice, since)
+    await run.write()
     return True
 
 
-async def _fallback(session: AsyncSession, alert: Alert, notice: str, now: datetime) -> None:
-    lead = await _agency(session, FALLBACK_AGENCY)
-    agency = await _agency(session, alert.agency_code)
+async def _fallback(run: Run, alert: Alert, notice: str, now: datetime) -> None:
+    lead = await agency_of(run, FALLBACK_AGENCY)
+    agency = await agency_of(run, alert.agency_code)
     agency_language = agency.language if agency is not None else None
     text = text_for(alert, lead.language if lead is not None else "vi", agency_language or "vi")
-    await _to_inbox(session, alert, notice, now, FALLBACK_AGENCY, text, fallback_for=alert.agency_code)
+    await _to_inbox(run, alert, notice, now, FALLBACK_AGENCY, text, fallback_for=alert.agency_code)
 
 
 async def _to_inbox(
-    session: AsyncSession,
+    run: Run,
     alert: Alert,
     notice: str,
     now: datetime,
@@ -205,8 +199,7 @@ async def _to_inbox(
     *,
     fallback_for: str | None = None,
 ) -> None:
-    await _insert(
-        session,
+    run.stage(
         InboxMessage,
         {
             "id": uuid.uuid4(),
@@ -219,8 +212,7 @@ async def _to_inbox(
             "created_at": now,
         },
     )
-    await _insert(
-        session,
+    run.stage(
         StreamEvent,
         {
             "agency_code": agency_code,
@@ -230,33 +222,11 @@ async def _to_inbox(
             "created_at": now,
         },
     )
-    # Delivered at commit (never on rollback) and wakes every replica's stream hub; PostgreSQL folds identical
-    # notifications of one transaction into one (so a batch sends it once).
-    cache = lookups_for(session)
-    if cache is None or not cache.stream_notified:
-        await session.execute(select(func.pg_notify(STREAM_CHANNEL, "")))
-        if cache is not None:
-            cache.stream_notified = True
-
-
-async def _insert(session: AsyncSession, model: type[Base], row: dict[str, Any]) -> None:
-    """Write a notice row now (the alert it names is flushed), or — in a run of events — stage it for the run's
-    end (domain/targets.py `finish_run`), where each table's rows go in one statement, in the order staged."""
-    cache = lookups_for(session)
-    if cache is not None and cache.deferred:
-        cache.staged.setdefault(model, []).append(row)
-    else:
-        await session.execute(insert(model), [row])
-
-
-async def _agency(session: AsyncSession, code: str) -> Agency | None:
-    cache = lookups_for(session)
-    if cache is not None and code in cache.agencies:
-        return cast(Agency | None, cache.agencies[code])
-    agency = await session.get(Agency, code)
-    if cache is not None:
-        cache.agencies[code] = agency
-    return agency
+    # Delivered at commit (never on rollback) and wakes every replica's stream hub; once per run is enough
+    # (PostgreSQL folds identical notifications of one transaction into one anyway).
+    if not run.stream_notified:
+        await run.session.execute(select(func.pg_notify(STREAM_CHANNEL, "")))
+        run.stream_notified = True
 
 
 def alert_summary(alert: Alert, text: Message) -> dict[str, Any]:

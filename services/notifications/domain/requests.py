@@ -23,6 +23,7 @@ from services.notifications.domain.access import may_oversee
 from services.notifications.domain.alerts import Alerts
 from services.notifications.domain.calendar import AD_HOC, reached_reminder_keys
 from services.notifications.domain.deadlines import announce, claim
+from services.notifications.domain.run import Run
 from shared.auth import Principal
 from shared.errors import Forbidden, ValidationFailed
 
@@ -83,6 +84,7 @@ async def create_request(
     )
     session.add(request)
     await session.flush()
+    run = Run(session)
     deadlines = []
     for code in data.agencies:
         deadline = Deadline(
@@ -98,8 +100,9 @@ async def create_request(
         await session.flush()
         # Reminders whose day has already come are covered by this announcement: claim them silently.
         await claim(session, reached_reminder_keys(deadline.id, data.due_on, today, reminder_days), now)
-        await announce(session, alerts, deadline, "deadline_requested", (data.due_on - today).days, now, authority)
+        await announce(run, alerts, deadline, "deadline_requested", (data.due_on - today).days, now, authority)
         deadlines.append(deadline)
+    await run.write()
     return Created(request, sorted(deadlines, key=lambda d: d.agency_code), replayed=False)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.db.models import Agency, RoutingRule
-from services.notifications.domain.lookups import Lookups, lookups_for
+from services.notifications.domain.run import Rules, Run
 from shared.errors import PreconditionFailed, ValidationFailed
 
 ANY_UNIT = "*"
@@ -48,7 +48,7 @@ def severity(status: str, role: str) -> str:
     return "critical" if status in CRITICAL else "warning"
 
 
-def choose(default: Recipients, rules: dict[str, tuple[str, tuple[str, ...]]], unit_code: str) -> Recipients:
+def choose(default: Recipients, rules: Rules, unit_code: str) -> Recipients:
     """The rule for this unit wins over the rule for every unit, which wins over the plan's routing."""
     for key in (unit_code, ANY_UNIT):
         if key in rules:
@@ -57,32 +57,29 @@ def choose(default: Recipients, rules: dict[str, tuple[str, tuple[str, ...]]], u
     return default
 
 
-async def recipients(
-    session: AsyncSession, target_code: str, unit_code: str, lead: str, coordinating: list[str]
-) -> Recipients:
-    cache = lookups_for(session)
-    rules = cache.rules.get((target_code, unit_code)) if cache is not None else None
+async def recipients(run: Run, target_code: str, unit_code: str, lead: str, coordinating: list[str]) -> Recipients:
+    rules = run.rules.get((target_code, unit_code))
     if rules is None:
-        rows = await session.scalars(
+        rows = await run.session.scalars(
             select(RoutingRule).where(
                 RoutingRule.target_code == target_code, RoutingRule.unit_code.in_([unit_code, ANY_UNIT])
             )
         )
-        rules = {r.unit_code: (r.lead_agency, tuple(r.coordinating or ())) for r in rows}
-        if cache is not None:
-            cache.rules[(target_code, unit_code)] = rules
+        rules = run.rules[(target_code, unit_code)] = {
+            r.unit_code: (r.lead_agency, tuple(r.coordinating or ())) for r in rows
+        }
     return choose(Recipients(lead, tuple(coordinating)), rules, unit_code)
 
 
-async def load_rules(session: AsyncSession, cache: Lookups, pairs: set[tuple[str, str]]) -> None:
-    """The routing rules of a run's (target code, unit) pairs, in one query, into its lookups."""
+async def load_rules(run: Run, pairs: set[tuple[str, str]]) -> None:
+    """The routing rules of a run's (target code, unit) pairs, in one query."""
     codes = sorted({code for code, _ in pairs})
-    found: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {code: {} for code in codes}
-    for rule in await session.scalars(select(RoutingRule).where(RoutingRule.target_code.in_(codes))):
+    found: dict[str, Rules] = {code: {} for code in codes}
+    for rule in await run.session.scalars(select(RoutingRule).where(RoutingRule.target_code.in_(codes))):
         found[rule.target_code][rule.unit_code] = (rule.lead_agency, tuple(rule.coordinating or ()))
     for code, unit in pairs:
         rules = found[code]
-        cache.rules[(code, unit)] = {key: rules[key] for key in (unit, ANY_UNIT) if key in rules}
+        run.rules[(code, unit)] = {key: rules[key] for key in (unit, ANY_UNIT) if key in rules}
 
 
 @dataclass(frozen=True)

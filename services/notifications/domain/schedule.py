@@ -28,6 +28,7 @@ from services.notifications.domain.alerts import OPEN, AlertDraft, Alerts
 from services.notifications.domain.calendar import ScheduledNotice, deadline_notice, re_remind_key, target_notice
 from services.notifications.domain.deadlines import announce, claim, ensure_obligations
 from services.notifications.domain.routing import recipients
+from services.notifications.domain.run import Run
 from services.notifications.domain.targets import TARGET_DEADLINE, TARGET_RISK, deadline_key, numbers_of
 from shared.clock import VIETNAM
 from shared.events.contracts import TargetStatusV1
@@ -150,9 +151,9 @@ class Scheduler:
             if deadline is None or not await claim(session, [notice.key], now):
                 return 0
             await claim(session, notice.stale_keys, now)
-            await announce(
-                session, self.alerts, deadline, notice.template, notice.days_left, now, self.policy.authority
-            )
+            run = Run(session)
+            await announce(run, self.alerts, deadline, notice.template, notice.days_left, now, self.policy.authority)
+            await run.write()
             return 1
 
     async def _send_target(self, subject: object, notice: ScheduledNotice, now: datetime) -> int:
@@ -172,8 +173,9 @@ class Scheduler:
                 return 0
             await claim(session, notice.stale_keys, now)
             event = TargetStatusV1.model_validate(state.data)
+            run = Run(session)
             routed = await recipients(
-                session, event.target_code, unit, event.lead_agency, list(event.coordinating_agencies)
+                run, event.target_code, unit, event.lead_agency, list(event.coordinating_agencies)
             )
             draft = AlertDraft(
                 dedup_key=deadline_key(target_id, unit, routed.lead),
@@ -186,7 +188,8 @@ class Scheduler:
                 target_id=target_id,
                 target_code=event.target_code,
             )
-            await self.alerts.raise_alert(session, draft, now, repeat_notice="reminder")
+            await self.alerts.raise_alert(run, draft, now, repeat_notice="reminder")
+            await run.write()
             return 1
 
     async def _send_re_reminder(self, subject: object, notice: ScheduledNotice, now: datetime) -> int:
@@ -196,5 +199,7 @@ class Scheduler:
             )
             if alert is None or not await claim(session, [notice.key], now):
                 return 0
-            await self.alerts.remind(session, alert, now)
+            run = Run(session)
+            await self.alerts.remind(run, alert, now)
+            await run.write()
             return 1

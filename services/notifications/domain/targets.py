@@ -6,7 +6,11 @@ this drops a late, older event too). A move into a risk status opens — or upda
 agency; a move back to on_track / achieved resolves them; anything else (insufficient data, qualitative)
 leaves them as they are.
 
-A run of events fetched together is *coalesced* (`apply_run`): of each (target, unit)'s events in the run,
+Every target-status event the consumer hands over is applied as part of a run (`apply_run`; a single event is
+a run of one): the run's working set is read and locked once (`preload`), the events are applied in memory in
+arrival order, and everything they change is written once at the end (`TargetRun.write`).
+
+A run of events fetched together is *coalesced*: of each (target, unit)'s events in the run,
 the newest is acted on, and an earlier one only when it closes something that is open at that point (a move
 to on_track/achieved with a risk alert open, to achieved/missed with a deadline alert open). Under a backlog
 the same target can have moved several times before the service reads it (it flapped, or the service was
@@ -20,9 +24,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -31,13 +35,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifications.db.models import Alert, TargetState
 from services.notifications.domain.alerts import RESOLVED, SYSTEM, AlertDraft, Alerts
 from services.notifications.domain.dispatch import load_directory
-from services.notifications.domain.lookups import Lookups, OpenAlerts, batch_lookups, lookups_for
 from services.notifications.domain.routing import RECOVERED, RISK, load_rules, recipients, severity
+from services.notifications.domain.run import OpenAlerts, Run
 from shared.events.contracts import TargetStatusV1
-from shared.messaging.outbox import Outbox
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 TARGET_RISK = "target_risk"
 TARGET_DEADLINE = "target_deadline"
@@ -89,28 +91,39 @@ def _state_upsert() -> Any:
     )
 
 
-async def record_state(session: AsyncSession, event: TargetStatusV1) -> bool:
-    """Store the event as the latest state of its (target, unit); False when it is not newer than the stored one."""
-    cache = lookups_for(session)
-    key = (event.target_id, event.unit_code)
-    if cache is not None and cache.open is not None and key in cache.state_versions:
-        # In a run: decided against the version read (and locked) by `preload`; written once by `finish_run`.
-        if event.version <= cache.state_versions[key]:
+@dataclass
+class TargetRun:
+    """A run of target-status events: the alert run (with the open alerts of the run's pairs as its working set)
+    and the stored version of each pair, both read and locked by `preload`; the newest state of each pair that
+    moved is written by `write`, with the run's alerts and notices."""
+
+    changes: Run
+    versions: dict[tuple[str, str], int]  # (target, unit) → newest version, stored or applied in this run
+    latest: dict[tuple[str, str], TargetStatusV1] = field(default_factory=dict)  # (target, unit) → event to store
+
+    def record_state(self, event: TargetStatusV1) -> bool:
+        """Take the event as the latest state of its (target, unit); False when it is not newer than that."""
+        key = (event.target_id, event.unit_code)
+        if event.version <= self.versions[key]:
             return False
-        cache.state_versions[key] = event.version
-        cache.latest_states[key] = event
+        self.versions[key] = event.version
+        self.latest[key] = event
         return True
-    upsert = _state_upsert().values(_state_row(event)).returning(TargetState.version)
-    return (await session.execute(upsert)).first() is not None
+
+    async def write(self) -> None:
+        await self.changes.write()
+        if self.latest:
+            await self.changes.session.execute(_state_upsert(), [_state_row(e) for e in self.latest.values()])
+            self.latest = {}
 
 
-def newest_of(run: Sequence[tuple[T, TargetStatusV1]]) -> set[int]:
+def newest_of(run: Sequence[TargetStatusV1]) -> set[int]:
     """Positions of each (target, unit)'s newest event in the run (the first of equal versions, as the inbox
     would keep it)."""
     newest: dict[tuple[str, str], int] = {}
-    for i, (_, event) in enumerate(run):
+    for i, event in enumerate(run):
         key = (event.target_id, event.unit_code)
-        if key not in newest or event.version > run[newest[key]][1].version:
+        if key not in newest or event.version > run[newest[key]].version:
             newest[key] = i
     return set(newest.values())
 
@@ -124,36 +137,27 @@ def closes_something(open_now: OpenAlerts, event: TargetStatusV1) -> bool:
 
 
 async def apply_run(
-    session: AsyncSession,
-    alerts: Alerts,
-    outbox: Outbox,
-    run: Sequence[tuple[T, TargetStatusV1]],
-    now: Callable[[], datetime],
-    traced: Callable[[T], AbstractContextManager[object]],
-) -> list[tuple[T, TargetStatusV1]]:
+    session: AsyncSession, alerts: Alerts, events: Sequence[TargetStatusV1], now: Callable[[], datetime]
+) -> list[TargetStatusV1]:
     """Apply a run of target-status events in arrival order, coalesced (module docstring), in the caller's
-    transaction: working set read and locked once (`preload`), alerts and notices kept in memory, everything
-    written at the end (`finish_run`). Each event acted on runs inside `traced(its envelope)`. Returns the
-    events acted on."""
-    newest = newest_of(run)
+    transaction. Returns the events acted on."""
+    newest = newest_of(events)
+    run = await preload(session, events)
     acted = []
-    with batch_lookups(session) as cache:
-        await preload(session, cache, [event for _, event in run])
-        assert cache.open is not None
-        for i, (envelope, event) in enumerate(run):
-            if i not in newest and not closes_something(cache.open, event):
-                continue
-            with traced(envelope):
-                await on_target_status(session, alerts, event, now())
-            acted.append((envelope, event))
-        await finish_run(session, cache, outbox)
+    for i, event in enumerate(events):
+        if i in newest or closes_something(run.changes.open, event):
+            await on_target_status(run, alerts, event, now())
+            acted.append(event)
+    await run.write()
     return acted
 
 
-async def preload(session: AsyncSession, cache: Lookups, events: Sequence[TargetStatusV1]) -> None:
-    """Read and lock a run's working set: the stored state of every (target, unit) it names, and their open alerts.
+async def preload(session: AsyncSession, events: Sequence[TargetStatusV1]) -> TargetRun:
+    """Read and lock a run's working set: the stored state of every (target, unit) it names and their open alerts,
+    with the routing rules and the agency directory its notices need.
 
-    Locks are taken in key order (target states) and opening order (alerts), as single events take them.
+    Locks are taken in key order (target states) and opening order (alerts), so two runs naming the same pairs
+    take them in one order.
     """
     pairs = sorted({(e.target_id, e.unit_code) for e in events})
     in_run = tuple_(TargetState.target_id, TargetState.unit_code).in_(pairs)
@@ -163,71 +167,43 @@ async def preload(session: AsyncSession, cache: Lookups, events: Sequence[Target
         .order_by(TargetState.target_id, TargetState.unit_code)
         .with_for_update()
     )
-    cache.state_versions = dict.fromkeys(pairs, 0)
-    cache.state_versions.update({(row.target_id, row.unit_code): row.version for row in stored})
-    run = OpenAlerts(set(pairs))
+    versions = dict.fromkeys(pairs, 0)
+    versions.update({(row.target_id, row.unit_code): row.version for row in stored})
+    open_alerts = OpenAlerts(set(pairs))
     for alert in await session.scalars(
         select(Alert)
         .where(tuple_(Alert.target_id, Alert.unit_code).in_(pairs), Alert.state != RESOLVED)
         .order_by(Alert.opened_at, Alert.id)
         .with_for_update()
     ):
-        run.remember(alert)
-    cache.open = run
-    await load_rules(session, cache, {(e.target_code, e.unit_code) for e in events})
-    await load_directory(session, cache)
+        open_alerts.remember(alert)
+    changes = Run(session, open=open_alerts)
+    await load_rules(changes, {(e.target_code, e.unit_code) for e in events})
+    await load_directory(changes)
+    return TargetRun(changes, versions)
 
 
-async def finish_run(session: AsyncSession, cache: Lookups, outbox: Outbox) -> None:
-    """Write what a run left in memory: the alerts (one flush), then the notices that name them (one statement
-    per table), the newest states and the outbox rows."""
-    await session.flush()
-    staged, cache.staged = cache.staged, {}
-    for model, rows in staged.items():
-        await session.execute(insert(model), rows)
-    if cache.latest_states:
-        await session.execute(_state_upsert(), [_state_row(e) for e in cache.latest_states.values()])
-        cache.latest_states = {}
-    rows, cache.outbox_rows = cache.outbox_rows, []
-    await outbox.insert_rows(session, rows)
-
-
-async def open_alerts(session: AsyncSession, kind: str, target_id: str, unit_code: str) -> list[Alert]:
-    cache = lookups_for(session)
-    if cache is not None and cache.open is not None and cache.open.holds(target_id, unit_code):
-        return cache.open.of(kind, target_id, unit_code)
-    rows = await session.scalars(
-        select(Alert)
-        .where(Alert.kind == kind, Alert.target_id == target_id, Alert.unit_code == unit_code, Alert.state != RESOLVED)
-        .order_by(Alert.opened_at, Alert.id)
-        .with_for_update()
-    )
-    return list(rows)
-
-
-async def on_target_status(session: AsyncSession, alerts: Alerts, event: TargetStatusV1, now: datetime) -> None:
-    if not await record_state(session, event):
+async def on_target_status(run: TargetRun, alerts: Alerts, event: TargetStatusV1, now: datetime) -> None:
+    if not run.record_state(event):
         log.info(
             "older target status ignored",
             extra={"target_id": event.target_id, "unit": event.unit_code, "version": event.version},
         )
         return
-    numbers = numbers_of(event)
+    changes, numbers = run.changes, numbers_of(event)
     if event.new_status in RISK:
-        await _raise_risk(session, alerts, event, numbers, now)
+        await _raise_risk(changes, alerts, event, numbers, now)
     elif event.new_status in RECOVERED:
-        for alert in await open_alerts(session, TARGET_RISK, event.target_id, event.unit_code):
-            await alerts.resolve(session, alert, SYSTEM, now, **numbers, template="target_recovered")
+        for alert in changes.open.of(TARGET_RISK, event.target_id, event.unit_code):
+            await alerts.resolve(changes, alert, SYSTEM, now, **numbers, template="target_recovered")
     if event.new_status in CLOSES_TARGET_DEADLINE:
-        for alert in await open_alerts(session, TARGET_DEADLINE, event.target_id, event.unit_code):
-            await alerts.resolve(session, alert, SYSTEM, now, **numbers, closed=True)
+        for alert in changes.open.of(TARGET_DEADLINE, event.target_id, event.unit_code):
+            await alerts.resolve(changes, alert, SYSTEM, now, **numbers, closed=True)
 
 
-async def _raise_risk(
-    session: AsyncSession, alerts: Alerts, event: TargetStatusV1, numbers: dict[str, Any], now: datetime
-) -> None:
+async def _raise_risk(run: Run, alerts: Alerts, event: TargetStatusV1, numbers: dict[str, Any], now: datetime) -> None:
     routed = await recipients(
-        session, event.target_code, event.unit_code, event.lead_agency, list(event.coordinating_agencies)
+        run, event.target_code, event.unit_code, event.lead_agency, list(event.coordinating_agencies)
     )
     agencies = set()
     for agency, role in routed.roles():
@@ -243,8 +219,8 @@ async def _raise_risk(
             target_id=event.target_id,
             target_code=event.target_code,
         )
-        await alerts.raise_alert(session, draft, now)
+        await alerts.raise_alert(run, draft, now)
     # The routing changed since an alert was opened: the agency that no longer answers for it is told so.
-    for alert in await open_alerts(session, TARGET_RISK, event.target_id, event.unit_code):
+    for alert in run.open.of(TARGET_RISK, event.target_id, event.unit_code):
         if alert.agency_code not in agencies:
-            await alerts.resolve(session, alert, SYSTEM, now, template="target_recovered", resolution="rerouted")
+            await alerts.resolve(run, alert, SYSTEM, now, template="target_recovered", resolution="rerouted")

@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.domain.agencies import apply_agency
 from services.notifications.domain.alerts import Alerts
 from services.notifications.domain.deadlines import close_by_submission, ensure_obligations
-from services.notifications.domain.targets import apply_run, on_target_status
+from services.notifications.domain.targets import apply_run
 from services.notifications.settings import settings_of
-from shared import tracing
 from shared.events import contracts
 from shared.events.contracts import EventPayload
 from shared.events.envelope import CloudEvent
-from shared.messaging.consumer import Subscription
+from shared.messaging.consumer import Subscription, one_by_one
 from shared.service import Runtime
 
 log = logging.getLogger(__name__)
 
 CONSUMES: tuple[type[EventPayload], ...] = (contracts.AgencyV1, contracts.TargetStatusV1, contracts.ReportSubmissionV1)
-
-
-@contextlib.contextmanager
-def traced_to(event: CloudEvent) -> Iterator[None]:
-    """The effects inside are traced as children of `event`'s trace."""
-    token = tracing.set_traceparent(tracing.child_of(event.traceparent))
-    try:
-        yield
-    finally:
-        tracing.reset_traceparent(token)
 
 
 def handler_table(runtime: Runtime) -> list[Subscription]:
@@ -45,14 +33,11 @@ def handler_table(runtime: Runtime) -> list[Subscription]:
         if await apply_agency(session, payload) and payload.active:
             await ensure_obligations(session, clock.today(), clock.now(), agency_code=payload.code)
 
-    async def target_status(session: AsyncSession, event: CloudEvent) -> None:
-        await on_target_status(session, alerts, contracts.TargetStatusV1.model_validate(event.data), clock.now())
-
     async def target_statuses(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
-        """A run of target-status events as `target_status` on each, coalesced and written once
-        (domain/targets.py `apply_run`); each event acted on is traced to itself."""
-        run = [(event, contracts.TargetStatusV1.model_validate(event.data)) for event in events]
-        acted = await apply_run(session, alerts, runtime.outbox, run, clock.now, traced_to)
+        """A run of target-status events (a single event is a run of one), coalesced and written once
+        (domain/targets.py `apply_run`)."""
+        run = [contracts.TargetStatusV1.model_validate(event.data) for event in events]
+        acted = await apply_run(session, alerts, run, clock.now)
         if len(acted) < len(run):
             log.info("superseded target statuses coalesced", extra={"events": len(run), "acted_on": len(acted)})
 
@@ -61,12 +46,9 @@ def handler_table(runtime: Runtime) -> list[Subscription]:
         await close_by_submission(session, alerts, payload, clock.now(), authority)
 
     return [
-        Subscription(contracts.AgencyV1.topic, contracts.AgencyV1.event_type, agency),
+        Subscription(contracts.AgencyV1.topic, contracts.AgencyV1.event_type, one_by_one(agency)),
+        Subscription(contracts.TargetStatusV1.topic, contracts.TargetStatusV1.event_type, target_statuses),
         Subscription(
-            contracts.TargetStatusV1.topic,
-            contracts.TargetStatusV1.event_type,
-            target_status,
-            batch_handler=target_statuses,
+            contracts.ReportSubmissionV1.topic, contracts.ReportSubmissionV1.event_type, one_by_one(report_submission)
         ),
-        Subscription(contracts.ReportSubmissionV1.topic, contracts.ReportSubmissionV1.event_type, report_submission),
     ]
