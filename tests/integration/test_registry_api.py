@@ -442,12 +442,12 @@ async def test_concurrent_retries_of_one_status_report_write_it_once(api: httpx.
     assert (await api.get(f"/v1/cooperatives/{coop['id']}", headers=auth())).json()["version"] == 2
 
 
-async def test_a_report_that_waits_for_another_writer_reads_after_it(
+async def test_a_report_whose_write_waits_for_another_writer_is_decided_again_on_its_state(
     api: httpx.AsyncClient, service_env: Stack
 ) -> None:
-    """Another transaction holds the cooperative's row, changed, while the report is added: the report waits on
-    the row lock, then reads what it needs again after that transaction committed (its first read predates it)
-    — one report, one outbox row, the version after both."""
+    """Another transaction holds the cooperative's row, changed, while the report is written: the write waits on
+    the row lock, PostgreSQL re-checks the version on the row that transaction commits, the write applies to
+    nothing, and the report is read and written again — one report, one outbox row, the version after both."""
     coop = await create(api)
     url = f"/v1/cooperatives/{coop['id']}/status-reports"
     dsn = asyncpg_dsn(service_env.database_url)
@@ -461,13 +461,10 @@ async def test_a_report_that_waits_for_another_writer_reads_after_it(
 
         async def waiting_on_the_row() -> bool:
             # From another connection: statistics views are frozen for the length of a transaction.
-            # The statement that takes the row lock reads the agency's jurisdiction first (report_context).
-            waiting = (
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH RECURSIVE%'"
-            )
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%bumped%'"
             return bool(await watcher.fetchval(waiting))
 
-        await eventually(waiting_on_the_row, within=10, what="the report waiting on the row lock")
+        await eventually(waiting_on_the_row, within=10, what="the report's write waiting on the row lock")
         await transaction.commit()
         response = await request
     finally:

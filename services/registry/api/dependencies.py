@@ -24,7 +24,7 @@ def build_registry(runtime: Runtime) -> Registry:
     return Registry(
         runtime=runtime,
         cooperatives=CooperativeService(runtime.sessionmaker, runtime.outbox, runtime.clock),
-        status_reports=StatusReportService(runtime.sessionmaker, runtime.outbox, runtime.clock),
+        status_reports=StatusReportService(runtime.engine, runtime.sessionmaker, runtime.outbox, runtime.clock),
         submissions=SubmissionService(runtime.sessionmaker, runtime.outbox, runtime.clock),
     )
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from services.registry.api.cooperatives import PROBLEMS, READ, WRITE, IdempotencyHeader, mark_replayed
 from services.registry.api.dependencies import Registry, get_registry
 from services.registry.api.schemas import StatusReportOut
+from services.registry.db.models import StatusReport
 from services.registry.domain.idempotency import IdempotencyKey
 from services.registry.domain.inputs import StatusReportCreate
 from shared.auth import Principal
@@ -31,12 +32,12 @@ async def create_status_report(
     idempotency_key: str | None = IdempotencyHeader,
     registry: Registry = Depends(get_registry),
     principal: Principal = Depends(WRITE),
-) -> StatusReportOut:
+) -> StatusReport:
     endpoint = f"POST /cooperatives/{cooperative_id}/status-reports"
     idem = IdempotencyKey.of(principal.agency, idempotency_key, endpoint, data.model_dump(mode="json"))
     created = await registry.status_reports.report(principal, cooperative_id, data, idem)
     mark_replayed(response, created)
-    return StatusReportOut.model_validate(created.resource)
+    return created.resource  # rendered by the response model
 
 
 @router.get(

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Insert, Select, Table, Uuid, bindparam, func, insert, literal, or_, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
-from services.registry.db.models import Base, Cooperative, CooperativeChange, StatusReport
+from services.registry.db.models import Base, Cooperative, CooperativeChange, IdempotencyRecord, StatusReport
+from shared.messaging.outbox import ROW_COLUMNS
 
 SORTS: dict[str, Any] = {
     "name": Cooperative.search_name,
@@ -106,38 +107,56 @@ def _table(model: type[Base]) -> Table:
 NEW_VERSION_COLUMNS = ("latest_report_id", "classification", "is_model", "version", "updated_at")
 
 
-def _report_with_new_version() -> Insert:
-    """One statement: the new report, the cooperative's new version (the columns a report changes) and the audit
-    row (parameters `r_*`, `c_*` and `a_*`: one per column). Built once, since building it and computing its cache
-    key per request cost more CPU than PostgreSQL spends running it."""
+def report_if_unchanged(outbox: Table, channel: str | None) -> Select[Any]:
+    """A status report's whole write as one statement, hence one transaction: *if* the cooperative is still at
+    version `c_seen_version`, set its new version (`NEW_VERSION_COLUMNS`), insert the report, the audit row, the
+    Idempotency-Key's record (when `k_key` is not NULL) and the outbox row, and NOTIFY `channel` (None: the relay
+    of this process is woken by the caller). One row back when it wrote; none when another writer changed the
+    cooperative since it was read (then nothing is written).
+
+    The UPDATE takes the row lock; if it has to wait for a concurrent writer, PostgreSQL re-checks the version on
+    the row that writer committed, so a report decided on an older version is never written after a newer one.
+    Parameters: `c_*`, `r_*`, `a_*`, `k_*` and `o_*` (the outbox row: `shared.messaging.outbox.ROW_COLUMNS`)."""
     reports, cooperatives, changes = _table(StatusReport), _table(Cooperative), _table(CooperativeChange)
-    report = insert(reports).values(_bound(reports, "r_")).cte("new_report")
-    version = (
+    bumped = (
         update(cooperatives)
-        .where(cooperatives.c.id == bindparam("c_id", type_=cooperatives.c.id.type))
+        .where(
+            cooperatives.c.id == bindparam("c_id", type_=cooperatives.c.id.type),
+            cooperatives.c.version == bindparam("c_seen_version", type_=cooperatives.c.version.type),
+        )
         .values(_bound(cooperatives, "c_", NEW_VERSION_COLUMNS))
-        .cte("new_version")
+        .returning(cooperatives.c.id)
+        .cte("bumped")
     )
-    return insert(changes).values(_bound(changes, "a_")).add_cte(report, version)
+
+    def once_bumped(table: Table, prefix: str, names: Sequence[str] | None = None, when: str | None = None) -> Insert:
+        values = _bound(table, prefix, names)
+        rows = select(*values.values()).select_from(bumped)
+        if when is not None:
+            rows = rows.where(values[when].is_not(None))
+        return insert(table).from_select(list(values), rows)
+
+    report = once_bumped(reports, "r_").cte("new_report")
+    audit = once_bumped(changes, "a_").cte("audit")
+    key = once_bumped(_table(IdempotencyRecord), "k_", IDEMPOTENCY_COLUMNS, when="key").cte("idempotency")
+    staged = once_bumped(outbox, "o_", ROW_COLUMNS).returning(outbox.c.id).cte("staged")
+    if channel is None:
+        return select(staged.c.id).add_cte(report, audit, key)
+    return select(func.pg_notify(literal(channel), literal(""))).select_from(staged).add_cte(report, audit, key)
 
 
-_REPORT_WITH_NEW_VERSION = _report_with_new_version()
+IDEMPOTENCY_COLUMNS = ("agency", "key", "endpoint", "request_hash", "status_code", "response")
+
+
+async def read_report(conn: AsyncConnection, report_id: uuid.UUID) -> StatusReport | None:
+    """A report read on a connection (a statement of its own), not attached to a session."""
+    row = (await conn.execute(select(_table(StatusReport)).where(_table(StatusReport).c.id == report_id))).first()
+    return StatusReport(**row._asdict()) if row is not None else None
 
 
 class StatusReportRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def add_with_new_version(
-        self, report: dict[str, Any], cooperative_id: uuid.UUID, version: dict[str, Any], audit: dict[str, Any]
-    ) -> None:
-        """Insert a report, set the cooperative's new version (`version`: its columns `NEW_VERSION_COLUMNS`) and
-        add the audit row, in one round trip. PostgreSQL runs every part of the statement exactly once."""
-        params = {"c_id": cooperative_id}
-        params.update({"r_" + k: v for k, v in report.items()})
-        params.update({"c_" + k: version[k] for k in NEW_VERSION_COLUMNS})
-        params.update({"a_" + k: v for k, v in audit.items()})
-        await self.session.execute(_REPORT_WITH_NEW_VERSION, params)
 
     async def get(self, report_id: uuid.UUID) -> StatusReport | None:
         return await self.session.get(StatusReport, report_id)

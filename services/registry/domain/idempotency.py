@@ -2,8 +2,9 @@
 body is a 422.
 
 The key's record is written in the same transaction as the created resource and names it by id; a retry reads
-the resource again and the API renders it as it renders any other. A transaction-scoped advisory lock on
-(agency, key, endpoint) serialises two concurrent requests with one key, so exactly one creates.
+the resource again and the API renders it as it renders any other. Two concurrent requests with one key create
+once: a transaction-scoped advisory lock on (agency, key, endpoint) serialises them, or, for a status report,
+the cooperative's version, which only one of them can move.
 """
 
 from __future__ import annotations
@@ -41,6 +42,36 @@ class IdempotencyKey:
 
 
 @dataclass(frozen=True)
+class Earlier:
+    """What a key recorded: the hash of the request that used it, and the id of what that request created."""
+
+    request_hash: str
+    response: dict[str, Any]
+
+
+def replay_of(idem: IdempotencyKey, earlier: Earlier) -> uuid.UUID:
+    """The id of what the key's first request created; a 422 if this request's body differs from that one's."""
+    if earlier.request_hash != idem.request_hash:
+        raise ValidationFailed(
+            "Idempotency-Key đã dùng cho một yêu cầu khác (this key was used with a different body)",
+            errors=[{"field": "header.Idempotency-Key", "message": "reused with a different request body"}],
+        )
+    return uuid.UUID(str(earlier.response["id"]))
+
+
+def record_of(idem: IdempotencyKey, resource_id: uuid.UUID) -> dict[str, Any]:
+    """The key's record (`IdempotencyRecord`'s columns): it names what the request created."""
+    return {
+        "agency": idem.agency,
+        "key": idem.key,
+        "endpoint": idem.endpoint,
+        "request_hash": idem.request_hash,
+        "status_code": 201,
+        "response": {"id": str(resource_id)},
+    }
+
+
+@dataclass(frozen=True)
 class Created(Generic[T]):
     """What a create use case returns: the resource, and whether an earlier request with the key created it."""
 
@@ -58,25 +89,10 @@ async def created_before(session: AsyncSession, idem: IdempotencyKey | None) -> 
     previous = await IdempotencyRepository(session).find(idem.agency, idem.key, idem.endpoint)
     if previous is None:
         return None
-    if previous.request_hash != idem.request_hash:
-        raise ValidationFailed(
-            "Idempotency-Key đã dùng cho một yêu cầu khác (this key was used with a different body)",
-            errors=[{"field": "header.Idempotency-Key", "message": "reused with a different request body"}],
-        )
-    return uuid.UUID(str(previous.response["id"]))
+    return replay_of(idem, Earlier(previous.request_hash, previous.response))
 
 
 def remember(session: AsyncSession, idem: IdempotencyKey | None, resource_id: uuid.UUID) -> None:
     """Keep the key with the id of what it created, in the caller's transaction."""
-    if idem is None:
-        return
-    session.add(
-        IdempotencyRecord(
-            agency=idem.agency,
-            key=idem.key,
-            endpoint=idem.endpoint,
-            request_hash=idem.request_hash,
-            status_code=201,
-            response={"id": str(resource_id)},
-        )
-    )
+    if idem is not None:
+        session.add(IdempotencyRecord(**record_of(idem, resource_id)))

@@ -1,110 +1,100 @@
-"""What adding a status report reads before it writes, in one round trip with the cooperative's row lock.
+"""What adding a status report reads before it decides, in one statement.
 
-A report needs: the agency's jurisdiction on the day (object-level authorisation), the report that is the
-cooperative's latest now (same order as `StatusReportRepository.latest`) and the period's highest revision. It must
-read the reports *after* taking the cooperative's row lock, or two writers could both pick the same revision.
-
-`LOCK_WITH_CONTEXT` takes the lock and reads all of that in one statement. PostgreSQL (READ COMMITTED) reads the
-locked row as it is once the lock is granted but every other row as of the statement's start, so when the
-statement had to wait for a writer of the same cooperative, the reports it read predate that writer. Every writer
-of reports bumps the cooperative's version in the same transaction, and the statement also reads the version as
-of its start (`seen_version`): if that differs from the locked row's, the context is stale and is read again
-with `CONTEXT`, after the lock, as a separate statement.
+A report needs: the cooperative as it is (its version is what the write checks), the agency's jurisdiction on
+the day (object-level authorisation), the cooperative's latest report (through its `latest_report_id`, which
+every writer of reports keeps in the same statement or transaction), the period's highest revision, and the
+earlier outcome of the request's Idempotency-Key, if any.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ScalarSelect, Select, String, Subquery, Uuid, bindparam, func, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy import Select, String, Table, Uuid, bindparam, func, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.registry.db.models import Cooperative, StatusReport
+from services.registry.db.models import Cooperative, IdempotencyRecord, StatusReport
 from services.registry.domain.access import JURISDICTION, Jurisdiction, jurisdiction_params
+from services.registry.domain.idempotency import Earlier, IdempotencyKey
 
 
 @dataclass(frozen=True)
 class ReportContext:
-    on: date  # the day the jurisdiction was read for
+    cooperative: Cooperative  # as read, at `cooperative.version` (not attached to a session)
     jurisdiction: Jurisdiction | None  # None: the agency is unknown
     previous: StatusReport | None  # the cooperative's latest report, if any
     top_revision: int  # the period's highest revision (0: none yet)
-
-    @staticmethod
-    def of(on: date, columns: Sequence[Any]) -> ReportContext:
-        """From the columns of `CONTEXT` (agency ×4, latest report, top revision)."""
-        return ReportContext(on, Jurisdiction.of(columns[:4]), columns[4], int(columns[5] or 0))
+    earlier: Earlier | None  # what the Idempotency-Key recorded, if it was used before
 
 
-def _parts() -> tuple[Subquery, Subquery, ScalarSelect[Any]]:
-    """The agency's jurisdiction, the cooperative's latest report and the period's highest revision."""
-    cooperative_id, period = bindparam("cooperative_id", type_=Uuid), bindparam("period", type_=String)
+_COOPERATIVES = cast(Table, Cooperative.__table__)
+_REPORTS = cast(Table, StatusReport.__table__)
+_KEYS = cast(Table, IdempotencyRecord.__table__)
+
+
+def _statement() -> Select[Any]:
+    cooperative_id = bindparam("cooperative_id", type_=Uuid)
     agency = JURISDICTION.subquery("agency")
-    latest_q = (
-        select(StatusReport)
-        .where(StatusReport.cooperative_id == cooperative_id)
-        .order_by(StatusReport.as_of.desc(), StatusReport.created_at.desc(), StatusReport.revision.desc())
-        .limit(1)
-        .subquery()
-    )
+    latest = _REPORTS.alias("latest")
     top_revision = (
-        select(func.max(StatusReport.revision))
-        .where(StatusReport.cooperative_id == cooperative_id, StatusReport.period == period)
+        select(func.max(_REPORTS.c.revision))
+        .where(_REPORTS.c.cooperative_id == cooperative_id, _REPORTS.c.period == bindparam("period", type_=String))
         .scalar_subquery()
     )
-    return agency, latest_q, top_revision
-
-
-def _statements() -> tuple[Select[Any], Select[Any]]:
-    agency, latest_q, top_revision = _parts()
-    cooperative_id = bindparam("cooperative_id", type_=Uuid)
-    previous_report = aliased(StatusReport, latest_q)
-    context = select(agency, previous_report, top_revision).select_from(agency).outerjoin(latest_q, true())
-    seen = aliased(Cooperative, name="seen")
-    seen_version = select(seen.version).where(seen.id == cooperative_id).scalar_subquery()
-    locked = (
-        select(Cooperative, seen_version, agency, previous_report, top_revision)
-        .select_from(Cooperative)
-        .outerjoin(agency, true())
-        .outerjoin(latest_q, true())
-        .where(Cooperative.id == cooperative_id)
-        .with_for_update(of=Cooperative)
+    earlier = (
+        select(_KEYS.c.request_hash, _KEYS.c.response)
+        .where(
+            _KEYS.c.agency == bindparam("agency", type_=String),
+            _KEYS.c.key == bindparam("idem_key", type_=String),
+            _KEYS.c.endpoint == bindparam("idem_endpoint", type_=String),
+        )
+        .subquery("earlier")
     )
-    return context, locked
+    return (
+        select(
+            *(c.label(f"c_{c.key}") for c in _COOPERATIVES.c),
+            *(c.label(f"j_{c.key}") for c in agency.c),
+            *(c.label(f"r_{c.key}") for c in latest.c),
+            top_revision.label("top_revision"),
+            earlier.c.request_hash.label("k_request_hash"),
+            earlier.c.response.label("k_response"),
+        )
+        .select_from(_COOPERATIVES)
+        .outerjoin(agency, true())
+        .outerjoin(latest, latest.c.id == _COOPERATIVES.c.latest_report_id)
+        .outerjoin(earlier, true())
+        .where(_COOPERATIVES.c.id == cooperative_id)
+    )
 
 
-# Built once: building them and computing their cache keys per request cost more CPU than PostgreSQL spends on them.
-CONTEXT, LOCK_WITH_CONTEXT = _statements()
-
-
-def _params(cooperative_id: uuid.UUID, period: str, agency: str, on: date) -> dict[str, Any]:
-    return {"cooperative_id": cooperative_id, "period": period, **jurisdiction_params(agency, on)}
-
-
-async def lock_with_context(
-    session: AsyncSession, cooperative_id: uuid.UUID, period: str, agency: str, on: date
-) -> tuple[Cooperative | None, ReportContext | None]:
-    """The cooperative, row-locked until the transaction ends (None: no such cooperative), and the context of a
-    report on it for `period` by `agency` — None when it may be stale (see the module's docstring)."""
-    row = (await session.execute(LOCK_WITH_CONTEXT, _params(cooperative_id, period, agency, on))).first()
-    if row is None:
-        return None, None
-    coop: Cooperative = row[0]
-    if row[1] != coop.version:
-        return coop, None
-    return coop, ReportContext.of(on, row[2:])
+# Built once: building it and computing its cache key per request cost more CPU than PostgreSQL spends on it.
+_READ = _statement()
 
 
 async def read_context(
-    session: AsyncSession, cooperative_id: uuid.UUID, period: str, agency: str, on: date
-) -> ReportContext:
-    """The context, read now (the caller holds the cooperative's row lock)."""
-    row = (await session.execute(CONTEXT, _params(cooperative_id, period, agency, on))).first()
-    if row is None:  # the agency is unknown; no report will be written
-        return ReportContext(on, None, None, 0)
-    return ReportContext.of(on, row)
+    conn: AsyncConnection,
+    cooperative_id: uuid.UUID,
+    period: str,
+    agency: str,
+    on: date,
+    idem: IdempotencyKey | None,
+) -> ReportContext | None:
+    """None when there is no such cooperative."""
+    params = {
+        "cooperative_id": cooperative_id,
+        "period": period,
+        "idem_key": idem.key if idem else None,
+        "idem_endpoint": idem.endpoint if idem else None,
+        **jurisdiction_params(agency, on),
+    }
+    row = (await conn.execute(_READ, params)).mappings().first()
+    if row is None:
+        return None
+    cooperative = Cooperative(**{c.key: row[f"c_{c.key}"] for c in _COOPERATIVES.c})
+    previous = StatusReport(**{c.key: row[f"r_{c.key}"] for c in _REPORTS.c}) if row["r_id"] is not None else None
+    jurisdiction = Jurisdiction.of([row["j_code"], row["j_active"], row["j_writes_registry"], row["j_jurisdiction"]])
+    earlier = Earlier(row["k_request_hash"], row["k_response"]) if row["k_request_hash"] is not None else None
+    return ReportContext(cooperative, jurisdiction, previous, int(row["top_revision"] or 0), earlier)

@@ -1,31 +1,45 @@
-"""The status report use case [báo cáo tình hình HTX]: the system's hot path, one transaction per report.
+"""The status report use case [báo cáo tình hình HTX]: the system's hot path.
 
-Under the cooperative's row lock (so two reports of one cooperative queue, and each sees the other's revision),
-it reads what the decision needs, decides (`reporting.decide_report`) and writes the report, the cooperative's
-new version, the audit row and the outbox row of `registry.cooperative-status.v1`, all in that transaction.
+One statement reads what the decision needs (`report_context`), a pure function decides (`reporting`), and one
+statement writes the report, the cooperative's new version, the audit row, the Idempotency-Key's record and the
+outbox row of `registry.cooperative-status.v1` — a transaction of its own — if the cooperative is still at the
+version read. If another writer changed it in between, nothing was written, and the report is read, decided
+and written again on the new state. Each statement commits by itself, so a report costs two round trips and no
+BEGIN or COMMIT.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.registry.db.cooperatives import CooperativeRepository, StatusReportRepository
-from services.registry.db.models import StatusReport
+from services.registry.db.cooperatives import (
+    IDEMPOTENCY_COLUMNS,
+    NEW_VERSION_COLUMNS,
+    CooperativeRepository,
+    StatusReportRepository,
+    read_report,
+    report_if_unchanged,
+)
+from services.registry.db.models import Cooperative, StatusReport
 from services.registry.domain.access import check_registry_write
 from services.registry.domain.audit import audit_row
-from services.registry.domain.idempotency import Created, IdempotencyKey, created_before, remember
+from services.registry.domain.idempotency import Created, IdempotencyKey, record_of, replay_of
 from services.registry.domain.inputs import StatusReportCreate
-from services.registry.domain.report_context import lock_with_context, read_context
-from services.registry.domain.reporting import decide_report
+from services.registry.domain.report_context import read_context
+from services.registry.domain.reporting import ReportDecision, decide_report
 from services.registry.events import publish
 from shared.auth import Principal
 from shared.clock import Clock
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging.outbox import Outbox
+
+# Writers of one cooperative at the same moment each lose at most once to each of the others.
+ATTEMPTS = 20
 
 
 def cooperative_not_found(cooperative_id: uuid.UUID) -> NotFound:
@@ -33,10 +47,16 @@ def cooperative_not_found(cooperative_id: uuid.UUID) -> NotFound:
 
 
 class StatusReportService:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock) -> None:
+    def __init__(
+        self, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock
+    ) -> None:
+        # The same pool; every statement on these connections is a transaction of its own.
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.sessionmaker = sessionmaker
         self.outbox = outbox
         self.clock = clock
+        self._write_and_notify = report_if_unchanged(outbox.table, outbox.channel)
+        self._write = report_if_unchanged(outbox.table, None)
 
     async def report(
         self, principal: Principal, cooperative_id: uuid.UUID, data: StatusReportCreate, idem: IdempotencyKey | None
@@ -47,42 +67,74 @@ class StatusReportService:
                 f"Ngày số liệu {data.as_of:%d/%m/%Y} ở tương lai (as_of is in the future)",
                 errors=[{"field": "as_of", "message": f"must not be after {today.isoformat()}"}],
             )
-        async with self.sessionmaker() as session, session.begin():
-            earlier = await created_before(session, idem)
-            if earlier is not None:
-                report = await StatusReportRepository(session).get(earlier)
+        async with self.engine.connect() as conn:
+            return await self.report_on(conn, principal, cooperative_id, data, idem)
+
+    async def report_on(
+        self,
+        conn: AsyncConnection,
+        principal: Principal,
+        cooperative_id: uuid.UUID,
+        data: StatusReportCreate,
+        idem: IdempotencyKey | None = None,
+    ) -> Created[StatusReport]:
+        """The report on `conn`: each statement committing by itself (the API), or inside the caller's
+        transaction (the demo seed)."""
+        today = self.clock.today()
+        for _ in range(ATTEMPTS):
+            context = await read_context(conn, cooperative_id, data.period, principal.agency, today, idem)
+            if context is None:
+                raise cooperative_not_found(cooperative_id)
+            if idem is not None and context.earlier is not None:
+                report = await read_report(conn, replay_of(idem, context.earlier))
                 if report is None:  # the key named a report that is no longer there: nothing to replay
                     raise cooperative_not_found(cooperative_id)
                 return Created(report, replayed=True)
-            report = await self.report_in(session, principal, cooperative_id, data)
-            remember(session, idem, report.id)
-        return Created(report)
-
-    async def report_in(
-        self, session: AsyncSession, principal: Principal, cooperative_id: uuid.UUID, data: StatusReportCreate
-    ) -> StatusReport:
-        """Add the report inside the caller's transaction (the API's, or the demo seed's)."""
-        today = self.clock.today()
-        await session.flush()  # what the caller staged goes first, so the audit trail keeps its order
-        coop, context = await lock_with_context(session, cooperative_id, data.period, principal.agency, today)
-        if coop is None:
-            raise cooperative_not_found(cooperative_id)
-        if context is None:  # the statement waited for another writer: read again, now that the lock is held
-            context = await read_context(session, coop.id, data.period, principal.agency, today)
-        check_registry_write(principal, context.jurisdiction, {coop.unit_code})
-        # The time is taken under the lock: a report of the same period and date committed before has an
-        # earlier `created_at`, so the later one becomes the latest.
-        now = self.clock.now()
-        decision = decide_report(
-            coop.id, data, previous=context.previous, top_revision=context.top_revision, reporter=principal, now=now
+            check_registry_write(principal, context.jurisdiction, {context.cooperative.unit_code})
+            # The time is taken after the read: a report of the same period and date committed before it has an
+            # earlier `created_at`, so the later one becomes the latest.
+            now = self.clock.now()
+            decision = decide_report(
+                cooperative_id,
+                data,
+                previous=context.previous,
+                top_revision=context.top_revision,
+                reporter=principal,
+                now=now,
+            )
+            if await self._written(conn, principal, context.cooperative, decision, idem, now):
+                return Created(decision.report)
+        raise Conflict(
+            "HTX đang được cập nhật liên tục; hãy gửi lại (the cooperative kept changing; send the report again)"
         )
-        new_version = decision.new_version(coop.version, now)
-        audit = audit_row(coop.id, new_version["version"], "status_reported", decision.audit_changes(), principal, now)
-        await StatusReportRepository(session).add_with_new_version(decision.values, coop.id, new_version, audit)
-        for key, value in new_version.items():  # the loaded row as the statement left it: nothing to flush
-            set_committed_value(coop, key, value)
-        await self.outbox.add(session, publish.cooperative_status(coop, decision.latest, now), occurred_at=now)
-        return decision.report
+
+    async def _written(
+        self,
+        conn: AsyncConnection,
+        principal: Principal,
+        coop: Cooperative,
+        decision: ReportDecision,
+        idem: IdempotencyKey | None,
+        now: datetime,
+    ) -> bool:
+        seen_version = coop.version
+        new_version = decision.new_version(seen_version, now)
+        for key, value in new_version.items():  # the cooperative as it will be: what the event carries
+            setattr(coop, key, value)
+        audit = audit_row(coop.id, coop.version, "status_reported", decision.audit_changes(), principal, now)
+        [event] = self.outbox.rows_for([publish.cooperative_status(coop, decision.latest, now)], occurred_at=now)
+        record = record_of(idem, decision.report.id) if idem is not None else {}
+        params: dict[str, Any] = {"c_id": coop.id, "c_seen_version": seen_version}
+        params.update({"c_" + k: new_version[k] for k in NEW_VERSION_COLUMNS})
+        params.update({"r_" + k: v for k, v in decision.values.items()})
+        params.update({"a_" + k: v for k, v in audit.items()})
+        params.update({"k_" + k: record.get(k) for k in IDEMPOTENCY_COLUMNS})
+        params.update({"o_" + k: v for k, v in event.items()})
+        wake = self.outbox.wake
+        written = (await conn.execute(self._write if wake else self._write_and_notify, params)).first() is not None
+        if written and wake is not None:
+            wake()
+        return written
 
     async def history(self, cooperative_id: uuid.UUID, limit: int | None = None) -> Sequence[StatusReport]:
         async with self.sessionmaker() as session:

@@ -49,5 +49,6 @@ async def seed_demo(
         for coop in registry.cooperatives:
             row = await cooperatives.create_in(session, SEED_PRINCIPAL, coop.data)
             for report in coop.reports:  # chronological: the latest as_of becomes the current status
-                await status_reports.report_in(session, SEED_PRINCIPAL, row.id, report)
+                await session.flush()  # the audit trail in order: the cooperative's row before its reports
+                await status_reports.report_on(await session.connection(), SEED_PRINCIPAL, row.id, report)
     return len(registry.cooperatives)
