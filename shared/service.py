@@ -244,6 +244,7 @@ async def _stop(runtime: Runtime) -> None:
         except Exception:  # one failing hook must not keep the rest of the shutdown from running
             log.warning("shutdown hook %s failed", getattr(hook, "__name__", hook), exc_info=True)
     if runtime.relay is not None:
+        runtime.outbox.wake = None  # commits from here on NOTIFY, for another replica's relay
         runtime.relay.stop()
     for consumer in runtime.consumers:
         consumer.stop()

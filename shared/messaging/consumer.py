@@ -61,12 +61,16 @@ class Subscription:
 
 
 def one_by_one(apply: Callable[[AsyncSession, CloudEvent], Awaitable[None]]) -> Handler:
-    """A handler for events that do not fold into each other: each applied in turn, each seeing the one before
-    (autoflush is off)."""
+    """A handler for events that do not fold into each other: each applied in turn, traced to itself, each
+    seeing the one before (autoflush is off)."""
 
     async def handler(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
         for event in events:
-            await apply(session, event)
+            token = tracing.set_traceparent(tracing.child_of(event.traceparent))
+            try:
+                await apply(session, event)
+            finally:
+                tracing.reset_traceparent(token)
             await session.flush()
 
     return handler

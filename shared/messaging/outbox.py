@@ -100,21 +100,29 @@ class Outbox:
         if not rows:
             return
         # Once per transaction wakes the relay: NOTIFY is delivered by PostgreSQL at commit, never on rollback,
-        # and so is the direct wake (after_commit).
+        # and so is the direct wake (`_wake_after_commit`).
         transaction = session.get_transaction()
-        marker = (id(transaction), self.channel)
-        woken = session.info.get("htx_outbox_woken") == marker
-        session.info["htx_outbox_woken"] = marker
-        if woken or self.wake is not None:
+        woken = session.info.get(_STAGED) is transaction
+        session.info[_STAGED] = transaction
+        if self.wake is not None:
+            session.info[_WAKE] = self.wake
             await session.execute(self._insert, list(rows))  # executemany: compiled once and cached
-            if not woken and self.wake is not None:
-                event.listen(session.sync_session, "after_commit", self._after_commit, once=True)
+        elif woken:
+            await session.execute(self._insert, list(rows))
         elif len(rows) == 1:
             await session.execute(self._insert_and_notify, dict(rows[0]))
         else:
             await session.execute(self._insert, list(rows))
             await session.execute(self._notify)
 
-    def _after_commit(self, _session: Session) -> None:
-        if self.wake is not None:
-            self.wake()
+
+_STAGED = "htx_outbox_staged"  # session.info: the transaction that staged outbox rows
+_WAKE = "htx_outbox_wake"  # session.info: the relay to wake once that transaction commits
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    # A session that rolled back keeps its wake for its next commit: waking a relay with nothing new is harmless.
+    wake = session.info.pop(_WAKE, None)
+    if wake is not None:
+        wake()

@@ -396,9 +396,30 @@ async def test_status_reports_are_idempotent_too(api: httpx.AsyncClient) -> None
     assert len((await api.get(url, headers=auth())).json()) == 1
 
 
-async def test_concurrent_status_reports_on_one_cooperative_queue_on_its_row(api: httpx.AsyncClient) -> None:
-    """Writers of one cooperative wait for each other's row lock; each then reads what the one before committed:
-    consecutive revisions, one new version each, and the latest report is the newest."""
+async def test_a_replayed_report_is_the_first_answer_and_the_stored_report(api: httpx.AsyncClient) -> None:
+    """Hectares sent as "85.5" are kept as numeric(12, 2): the first answer, its replay and a later read all say
+    "85.50"."""
+    coop = await create(api)
+    url = f"/v1/cooperatives/{coop['id']}/status-reports"
+    headers = {**auth(), "Idempotency-Key": f"key-{uuid.uuid4()}"}
+    first = await api.post(url, json=status_body(farmland_ha="85.5"), headers=headers)
+    again = await api.post(url, json=status_body(farmland_ha="85.5"), headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert first.json() == again.json()
+    assert first.json()["farmland_ha"] == "85.50"
+    [stored] = (await api.get(url, headers=auth())).json()
+    assert stored == first.json()
+
+
+async def test_an_unknown_cooperative_is_404_whatever_the_report_says(api: httpx.AsyncClient) -> None:
+    url = f"/v1/cooperatives/{uuid.uuid4()}/status-reports"
+    assert problem(await api.post(url, json=status_body(as_of="2025-07-16"), headers=auth()), 404)["status"] == 404
+
+
+async def test_concurrent_status_reports_on_one_cooperative_each_get_the_next_revision(api: httpx.AsyncClient) -> None:
+    """Writers of one cooperative race on its version; each that loses reads what the winner committed and
+    decides again: consecutive revisions, one new version each, and the latest report is the newest."""
     coop = await create(api)
     url = f"/v1/cooperatives/{coop['id']}/status-reports"
     days = [

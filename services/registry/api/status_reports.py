@@ -23,7 +23,7 @@ router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
     status_code=201,
     response_model=StatusReportOut,
     summary="Báo cáo tình hình HTX (add a status report)",
-    responses={404: {}, **PROBLEMS},
+    responses={404: {}, 409: {"description": "The cooperative kept changing while the report was written"}, **PROBLEMS},
 )
 async def create_status_report(
     cooperative_id: uuid.UUID,

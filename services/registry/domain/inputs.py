@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -86,6 +87,9 @@ STATUS_EXAMPLE: dict[str, Any] = {
     "managers_female": 2,
     "managers_under_35": 1,
 }
+
+
+HUNDREDTH = Decimal("0.01")
 
 
 class CooperativeFields(BaseModel):
@@ -183,6 +187,8 @@ class StatusReportCreate(BaseModel):
     revenue_vnd: Money
     farmland_ha: Annotated[
         Decimal,
+        # As the column keeps it (numeric(12, 2)): the answer, the event and a later read show the same "85.50".
+        AfterValidator(lambda hectares: hectares.quantize(HUNDREDTH)),
         WithJsonSchema(
             {
                 "anyOf": [

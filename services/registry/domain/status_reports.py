@@ -10,6 +10,8 @@ BEGIN or COMMIT.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -38,8 +40,10 @@ from shared.clock import Clock
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging.outbox import Outbox
 
-# Writers of one cooperative at the same moment each lose at most once to each of the others.
+# A lost race costs one read and one write; writers of one cooperative at once (its two districts' clerks, a
+# retrying client) are few, and a short random pause keeps them from colliding again.
 ATTEMPTS = 20
+BACKOFF_SECONDS = 0.002
 
 
 def cooperative_not_found(cooperative_id: uuid.UUID) -> NotFound:
@@ -61,14 +65,8 @@ class StatusReportService:
     async def report(
         self, principal: Principal, cooperative_id: uuid.UUID, data: StatusReportCreate, idem: IdempotencyKey | None
     ) -> Created[StatusReport]:
-        today = self.clock.today()
-        if data.as_of > today:
-            raise ValidationFailed(
-                f"Ngày số liệu {data.as_of:%d/%m/%Y} ở tương lai (as_of is in the future)",
-                errors=[{"field": "as_of", "message": f"must not be after {today.isoformat()}"}],
-            )
         async with self.engine.connect() as conn:
-            return await self.report_on(conn, principal, cooperative_id, data, idem)
+            return await self.report_on(conn, principal, cooperative_id, data, idem, committed_at_once=True)
 
     async def report_on(
         self,
@@ -77,19 +75,28 @@ class StatusReportService:
         cooperative_id: uuid.UUID,
         data: StatusReportCreate,
         idem: IdempotencyKey | None = None,
+        *,
+        committed_at_once: bool = False,
     ) -> Created[StatusReport]:
-        """The report on `conn`: each statement committing by itself (the API), or inside the caller's
-        transaction (the demo seed)."""
+        """The report on `conn`: each statement committing by itself (`committed_at_once`, the API), or inside
+        the caller's transaction (the demo seed)."""
         today = self.clock.today()
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, BACKOFF_SECONDS * attempt))
             context = await read_context(conn, cooperative_id, data.period, principal.agency, today, idem)
             if context is None:
                 raise cooperative_not_found(cooperative_id)
             if idem is not None and context.earlier is not None:
                 report = await read_report(conn, replay_of(idem, context.earlier))
-                if report is None:  # the key named a report that is no longer there: nothing to replay
-                    raise cooperative_not_found(cooperative_id)
+                if report is None or report.cooperative_id != cooperative_id:
+                    raise NotFound("Báo cáo của khóa chống trùng không còn (the key's report is gone)")
                 return Created(report, replayed=True)
+            if data.as_of > today:
+                raise ValidationFailed(
+                    f"Ngày số liệu {data.as_of:%d/%m/%Y} ở tương lai (as_of is in the future)",
+                    errors=[{"field": "as_of", "message": f"must not be after {today.isoformat()}"}],
+                )
             check_registry_write(principal, context.jurisdiction, {context.cooperative.unit_code})
             # The time is taken after the read: a report of the same period and date committed before it has an
             # earlier `created_at`, so the later one becomes the latest.
@@ -102,7 +109,7 @@ class StatusReportService:
                 reporter=principal,
                 now=now,
             )
-            if await self._written(conn, principal, context.cooperative, decision, idem, now):
+            if await self._written(conn, principal, context.cooperative, decision, idem, now, committed_at_once):
                 return Created(decision.report)
         raise Conflict(
             "HTX đang được cập nhật liên tục; hãy gửi lại (the cooperative kept changing; send the report again)"
@@ -116,6 +123,7 @@ class StatusReportService:
         decision: ReportDecision,
         idem: IdempotencyKey | None,
         now: datetime,
+        committed_at_once: bool,
     ) -> bool:
         seen_version = coop.version
         new_version = decision.new_version(seen_version, now)
@@ -130,7 +138,9 @@ class StatusReportService:
         params.update({"a_" + k: v for k, v in audit.items()})
         params.update({"k_" + k: record.get(k) for k in IDEMPOTENCY_COLUMNS})
         params.update({"o_" + k: v for k, v in event.items()})
-        wake = self.outbox.wake
+        # The relay of this process is woken once the statement has committed; inside a caller's transaction,
+        # that transaction's commit delivers the NOTIFY instead.
+        wake = self.outbox.wake if committed_at_once else None
         written = (await conn.execute(self._write if wake else self._write_and_notify, params)).first() is not None
         if written and wake is not None:
             wake()

@@ -42,8 +42,8 @@ required compound growth lies between 0.6 and 0.95 (value per hectare 0.66, high
 The 2026-H1 reports continue each trend a little. A cooperative that linked with an enterprise, adopted GAP,
 went online or trained a manager keeps it, so the shares grow as nested sets and the curves are smooth.
 
-`seed_demo` writes the data through `CooperativeService.create_in` / `report_status_in`, in one transaction,
-as the system principal `demo-seed` of SNN: the audit trail and the outbox events are exactly those of API
+`seed_demo` writes the data through `CooperativeService.create_in` / `StatusReportService.report_on`, in one
+transaction, as the system principal `demo-seed` of SNN: the audit trail and the outbox events are exactly those of API
 writes. It does nothing when the registry already holds a cooperative (safe across restarts and replicas).
 """
 
