@@ -13,20 +13,17 @@ from typing import Literal
 from fastapi import APIRouter, Body, Depends, Header, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.notifications.db.models import Agency, Channel
-from services.notifications.domain.access import READ, WRITE, require_act_for
+from services.notifications.domain.access import READ, WRITE
 from services.notifications.domain.agencies import (
     MAX_SECRET,
     MIN_SECRET,
     ChannelInput,
+    Contacts,
     ContactSettings,
-    channels_of,
-    contact_etag,
-    get_agency,
+    contacts_of,
     replace_contacts,
 )
 from shared.auth import Principal, require_scope
-from shared.errors import PreconditionRequired
 from shared.service import Runtime, get_runtime
 from shared.text import AGENCY_CODE, NO_CONTROL_CHARACTERS
 
@@ -105,7 +102,8 @@ PROBLEMS: dict[int | str, dict[str, str]] = {
 }
 
 
-def render(agency: Agency, channels: list[Channel]) -> ContactsOut:
+def render(contacts: Contacts) -> ContactsOut:
+    agency = contacts.agency
     return ContactsOut(
         agency=agency.code,
         name=agency.name,
@@ -120,7 +118,7 @@ def render(agency: Agency, channels: list[Channel]) -> ContactsOut:
                 language=c.language,
                 has_secret=bool(c.secret),
             )
-            for c in channels
+            for c in contacts.channels
         ],
     )
 
@@ -134,12 +132,9 @@ async def get_channels(
     runtime: Runtime = Depends(get_runtime),
     principal: Principal = Depends(require_scope(READ)),
 ) -> ContactsOut:
-    require_act_for(principal, code, field="code")
-    async with runtime.sessionmaker() as session:
-        agency = await get_agency(session, code)
-        channels = await channels_of(session, code)
-    response.headers["ETag"] = contact_etag(agency, channels)
-    return render(agency, channels)
+    contacts = await contacts_of(runtime.sessionmaker, principal, code)
+    response.headers["ETag"] = contacts.etag
+    return render(contacts)
 
 
 @router.put(
@@ -164,16 +159,11 @@ async def put_channels(
     runtime: Runtime = Depends(get_runtime),
     principal: Principal = Depends(require_scope(WRITE)),
 ) -> ContactsOut:
-    require_act_for(principal, code, field="code")
-    if not if_match:
-        raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
     wanted = ContactSettings(
         language=data.language,
         digest=data.digest,
         channels=[ChannelInput(c.kind, c.address.strip(), c.secret, c.enabled, c.language) for c in data.channels],
     )
-    async with runtime.sessionmaker() as session, session.begin():
-        agency, channels = await replace_contacts(session, code, wanted, if_match, runtime.clock.now())
-        etag = contact_etag(agency, channels)
-    response.headers["ETag"] = etag
-    return render(agency, channels)
+    contacts = await replace_contacts(runtime.sessionmaker, principal, code, wanted, if_match, runtime.clock.now())
+    response.headers["ETag"] = contacts.etag
+    return render(contacts)

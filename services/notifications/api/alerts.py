@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.api.alert_schemas import TARGET_CODE, AlertKind, AlertOut, AlertState
-from services.notifications.db.models import Alert
-from services.notifications.domain.access import READ, WRITE, is_operator, may_act_for, require_act_for
-from services.notifications.domain.alerts import ACKNOWLEDGED, Alerts, check_version, etag_of
-from services.notifications.domain.run import Run
+from services.notifications.domain.access import READ, WRITE
+from services.notifications.domain.alerts import AlertFilter, AlertService, etag_of
 from shared.auth import Principal, require_scope
-from shared.errors import NotFound
-from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from shared.service import Runtime, get_runtime
 from shared.text import AGENCY_CODE, DIGITS
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
-SORT = "opened_at_desc"
 PROBLEMS: dict[int | str, dict[str, str]] = {
     401: {"description": "No or invalid bearer token"},
     403: {"description": "Missing scope, or (list) another agency named in `agency`"},
@@ -29,8 +22,8 @@ PROBLEMS: dict[int | str, dict[str, str]] = {
 }
 
 
-def who(principal: Principal) -> str:
-    return f"{principal.agency}/{principal.subject}"
+def alert_service(runtime: Runtime = Depends(get_runtime)) -> AlertService:
+    return AlertService(runtime.sessionmaker, runtime.outbox, runtime.clock)
 
 
 @router.get("", response_model=Page[AlertOut], summary="Cảnh báo (alerts), newest first", responses=PROBLEMS)
@@ -46,41 +39,12 @@ async def list_alerts(
     ),
     limit: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     cursor: str | None = Query(None, max_length=300),
-    runtime: Runtime = Depends(get_runtime),
+    service: AlertService = Depends(alert_service),
     principal: Principal = Depends(require_scope(READ)),
 ) -> Page[AlertOut]:
-    if agency is None and not is_operator(principal):
-        agency = principal.agency
-    if agency is not None:
-        require_act_for(principal, agency, field="query.agency")
-    query = select(Alert)
-    for column, value in (
-        (Alert.agency_code, agency),
-        (Alert.state, state),
-        (Alert.kind, kind),
-        (Alert.unit_code, unit),
-        (Alert.target_code, target),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if cursor:
-        at, after = decode_cursor(cursor, SORT, lambda value: datetime.fromisoformat(str(value)))
-        query = query.where(or_(Alert.opened_at < at, and_(Alert.opened_at == at, Alert.id < after)))
-    query = query.order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(limit + 1)
-    async with runtime.sessionmaker() as session:
-        rows = list((await session.scalars(query)).all())
-    more, rows = len(rows) > limit, rows[:limit]
-    next_cursor = encode_cursor(SORT, rows[-1].opened_at.isoformat(), str(rows[-1].id)) if more and rows else None
+    wanted = AlertFilter(agency=agency, state=state, kind=kind, unit_code=unit, target_code=target)
+    rows, next_cursor = await service.page(principal, wanted, limit=limit, cursor=cursor)
     return Page[AlertOut](items=[AlertOut.model_validate(r) for r in rows], next_cursor=next_cursor)
-
-
-async def _own_alert(session: AsyncSession, principal: Principal, alert_id: uuid.UUID, *, lock: bool) -> Alert:
-    query = select(Alert).where(Alert.id == alert_id)
-    alert = await session.scalar(query.with_for_update() if lock else query)
-    if alert is None or not may_act_for(principal, alert.agency_code):
-        # Another agency's alert is "not found", as in the inbox: an id reveals nothing about other agencies.
-        raise NotFound(f"Không tìm thấy cảnh báo '{alert_id}' (alert not found)")
-    return alert
 
 
 @router.get(
@@ -89,11 +53,10 @@ async def _own_alert(session: AsyncSession, principal: Principal, alert_id: uuid
 async def get_alert(
     alert_id: uuid.UUID,
     response: Response,
-    runtime: Runtime = Depends(get_runtime),
+    service: AlertService = Depends(alert_service),
     principal: Principal = Depends(require_scope(READ)),
 ) -> AlertOut:
-    async with runtime.sessionmaker() as session:
-        alert = await _own_alert(session, principal, alert_id, lock=False)
+    alert = await service.get(principal, alert_id)
     response.headers["ETag"] = etag_of(alert)
     return AlertOut.model_validate(alert)
 
@@ -111,17 +74,10 @@ async def acknowledge(
     alert_id: uuid.UUID,
     response: Response,
     if_match: str | None = IF_MATCH,
-    runtime: Runtime = Depends(get_runtime),
+    service: AlertService = Depends(alert_service),
     principal: Principal = Depends(require_scope(WRITE)),
 ) -> AlertOut:
-    now = runtime.clock.now()
-    async with runtime.sessionmaker() as session, session.begin():
-        alert = await _own_alert(session, principal, alert_id, lock=True)
-        check_version(alert, if_match)
-        if alert.state != ACKNOWLEDGED:  # a retried acknowledge is a no-op, not an error
-            run = Run(session)
-            await Alerts(runtime.outbox).acknowledge(run, alert, who(principal), now)
-            await run.write()
+    alert = await service.acknowledge(principal, alert_id, if_match)
     response.headers["ETag"] = etag_of(alert)
     return AlertOut.model_validate(alert)
 
@@ -136,15 +92,9 @@ async def resolve(
     alert_id: uuid.UUID,
     response: Response,
     if_match: str | None = IF_MATCH,
-    runtime: Runtime = Depends(get_runtime),
+    service: AlertService = Depends(alert_service),
     principal: Principal = Depends(require_scope(WRITE)),
 ) -> AlertOut:
-    now = runtime.clock.now()
-    async with runtime.sessionmaker() as session, session.begin():
-        alert = await _own_alert(session, principal, alert_id, lock=True)
-        check_version(alert, if_match)
-        run = Run(session)
-        await Alerts(runtime.outbox).resolve(run, alert, who(principal), now, resolution="manual")
-        await run.write()
+    alert = await service.resolve(principal, alert_id, if_match)
     response.headers["ETag"] = etag_of(alert)
     return AlertOut.model_validate(alert)

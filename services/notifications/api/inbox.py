@@ -65,6 +65,5 @@ async def mark_read(
     runtime: Runtime = Depends(get_runtime),
     principal: Principal = Depends(require_scope(WRITE)),
 ) -> InboxMessageOut:
-    async with runtime.sessionmaker() as session:
-        message = await inbox.mark_read(session, principal.agency, message_id, runtime.clock.now())
-        return InboxMessageOut.model_validate(message)
+    message = await inbox.mark_read(runtime.sessionmaker, principal.agency, message_id, runtime.clock.now())
+    return InboxMessageOut.model_validate(message)

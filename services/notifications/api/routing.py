@@ -11,15 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from services.notifications.api.alert_schemas import TARGET_CODE
-from services.notifications.db.models import RoutingRule, TargetState
-from services.notifications.domain.access import READ, WRITE, may_oversee
-from services.notifications.domain.routing import ANY_UNIT, RuleInput, replace_rules, rules_etag, rules_of
+from services.notifications.domain.access import READ, WRITE
+from services.notifications.domain.routing import ANY_UNIT, Routing, RuleInput, replace_routing, routing_of
 from services.notifications.settings import settings_of
 from shared.auth import Principal, require_scope
-from shared.errors import Forbidden, PreconditionRequired
 from shared.service import Runtime, get_runtime
 from shared.text import AGENCY_CODE
 
@@ -65,24 +62,9 @@ class RoutingOut(BaseModel):
 EXAMPLE = {"overrides": [{"unit_code": "926", "lead_agency": "UBND-926", "coordinating": ["SNN", "LMHTX"]}]}
 
 
-async def _render(runtime: Runtime, target_code: str, rules: list[RoutingRule]) -> RoutingOut:
-    async with runtime.sessionmaker() as session:
-        states = await session.scalars(
-            select(TargetState)
-            .where(TargetState.data["target_code"].astext == target_code)
-            .order_by(TargetState.unit_code)
-        )
-        observed = [
-            ObservedOut(
-                unit_code=s.unit_code,
-                status=s.status,
-                lead_agency=s.data.get("lead_agency", ""),
-                coordinating=list(s.data.get("coordinating_agencies", [])),
-            )
-            for s in states
-        ]
+def render(routing: Routing) -> RoutingOut:
     return RoutingOut(
-        target_code=target_code,
+        target_code=routing.target_code,
         overrides=[
             OverrideOut(
                 unit_code=r.unit_code,
@@ -90,9 +72,12 @@ async def _render(runtime: Runtime, target_code: str, rules: list[RoutingRule]) 
                 coordinating=list(r.coordinating or []),
                 updated_at=r.updated_at,
             )
-            for r in rules
+            for r in routing.overrides
         ],
-        plan_routing=observed,
+        plan_routing=[
+            ObservedOut(unit_code=p.unit_code, status=p.status, lead_agency=p.lead_agency, coordinating=p.coordinating)
+            for p in routing.plan
+        ],
     )
 
 
@@ -103,10 +88,9 @@ async def get_routing(
     runtime: Runtime = Depends(get_runtime),
     _: Principal = Depends(require_scope(READ)),
 ) -> RoutingOut:
-    async with runtime.sessionmaker() as session:
-        rules = await rules_of(session, target_code)
-    response.headers["ETag"] = rules_etag(rules)
-    return await _render(runtime, target_code, rules)
+    routing = await routing_of(runtime.sessionmaker, target_code)
+    response.headers["ETag"] = routing.etag
+    return render(routing)
 
 
 @router.put(
@@ -128,13 +112,15 @@ async def put_routing(
     runtime: Runtime = Depends(get_runtime),
     principal: Principal = Depends(require_scope(WRITE)),
 ) -> RoutingOut:
-    authority = settings_of(runtime).reporting_authority
-    if not may_oversee(principal, authority):
-        raise Forbidden(f"Chỉ {authority} hoặc người vận hành được thay phân công (only {authority} or an operator)")
-    if not if_match:
-        raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
     wanted = [RuleInput(o.unit_code, o.lead_agency, list(o.coordinating)) for o in data.overrides]
-    async with runtime.sessionmaker() as session, session.begin():
-        rules = await replace_rules(session, target_code, wanted, if_match, runtime.clock.now())
-    response.headers["ETag"] = rules_etag(rules)
-    return await _render(runtime, target_code, rules)
+    routing = await replace_routing(
+        runtime.sessionmaker,
+        principal,
+        target_code,
+        wanted,
+        if_match,
+        authority=settings_of(runtime).reporting_authority,
+        now=runtime.clock.now(),
+    )
+    response.headers["ETag"] = routing.etag
+    return render(routing)

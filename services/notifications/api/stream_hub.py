@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications.db.models import StreamEvent
-from services.notifications.domain.stream import STREAM_CHANNEL, events_after, head, sequence_pending
+from services.notifications.domain.stream import STREAM_CHANNEL, events_after, head, sequence
 from shared.db import listen_forever
 from shared.errors import DomainError, ServiceUnavailable
 
@@ -152,9 +152,8 @@ class StreamHub:
             await asyncio.gather(listener, return_exceptions=True)
 
     async def _catch_up(self, *, initial: bool = False) -> None:
+        await sequence(self.sessionmaker)
         async with self.sessionmaker() as session:
-            async with session.begin():
-                await sequence_pending(session)
             if initial:
                 self.position = await head(session)
                 return

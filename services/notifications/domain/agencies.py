@@ -3,6 +3,9 @@
 The registry owns an agency's name, kind, jurisdiction and whether it is active; this service owns how it
 wants to be told: message language (vi | en), digest mode, e-mail addresses and webhook endpoints. Events
 are applied in version order, and never touch the columns owned here.
+
+`contacts_of` and `replace_contacts` are the use cases behind `/v1/agencies/{code}/channels`; each opens and
+owns its transaction.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications.db.models import Agency, Channel
-from shared.errors import NotFound, PreconditionFailed, ValidationFailed
+from services.notifications.domain.access import require_act_for
+from shared.auth import Principal
+from shared.errors import NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
 from shared.events.contracts import AgencyV1
 
 EMAIL = re.compile(
@@ -62,6 +67,25 @@ class ContactSettings:
     language: str
     digest: bool
     channels: list[ChannelInput]
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """How an agency wants to be told, as one ETag covers it."""
+
+    agency: Agency
+    channels: list[Channel]
+
+    @property
+    def etag(self) -> str:
+        return contact_etag(self.agency, self.channels)
+
+
+async def contacts_of(sessionmaker: async_sessionmaker[AsyncSession], principal: Principal, code: str) -> Contacts:
+    """An agency reads its own; operators read any."""
+    require_act_for(principal, code, field="code")
+    async with sessionmaker() as session:
+        return Contacts(await get_agency(session, code), await channels_of(session, code))
 
 
 async def get_agency(session: AsyncSession, code: str, *, lock: bool = False) -> Agency:
@@ -120,13 +144,28 @@ def validate_channels(channels: list[ChannelInput], known_secrets: dict[str, str
 
 
 async def replace_contacts(
-    session: AsyncSession, code: str, wanted: ContactSettings, if_match: str, now: datetime
-) -> tuple[Agency, list[Channel]]:
-    """Replace the agency's language, digest flag and channel list (caller holds the transaction).
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    code: str,
+    wanted: ContactSettings,
+    if_match: str | None,
+    now: datetime,
+) -> Contacts:
+    """Replace the agency's language, digest flag and channel list, given the ETag of the last read.
 
     A channel that stays (same kind and address) keeps its id — deliveries in flight refer to it — and a
     webhook listed without a secret keeps the one it had.
     """
+    require_act_for(principal, code, field="code")
+    if not if_match:
+        raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
+    async with sessionmaker() as session, session.begin():
+        return await _replace_in(session, code, wanted, if_match, now)
+
+
+async def _replace_in(
+    session: AsyncSession, code: str, wanted: ContactSettings, if_match: str, now: datetime
+) -> Contacts:
     agency = await get_agency(session, code, lock=True)
     current = await channels_of(session, code)
     if if_match.strip() != contact_etag(agency, current):
@@ -158,4 +197,4 @@ async def replace_contacts(
     if gone:
         await session.execute(delete(Channel).where(Channel.id.in_(gone)))
     await session.flush()
-    return agency, await channels_of(session, code)
+    return Contacts(agency, await channels_of(session, code))

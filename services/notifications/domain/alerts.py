@@ -4,6 +4,8 @@ Every change of an alert — opened, updated, reminder, acknowledged, resolved �
 transaction: as notices on the agency's channels (`dispatch.notify`) and as an `AlertV1` event through the
 outbox (with the alert's version bumped), so dashboards and inboxes see exactly what committed. Both are
 staged on the caller's run and written by its `write` (domain/run.py).
+
+`AlertService` holds the HTTP use cases (list, read, acknowledge, resolve); each opens and owns its transaction.
 """
 
 from __future__ import annotations
@@ -13,19 +15,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications.db.models import Alert
 from services.notifications.domain import dispatch
+from services.notifications.domain.access import is_operator, may_act_for, require_act_for
 from services.notifications.domain.messages import render
 from services.notifications.domain.run import Run
-from shared.errors import Conflict, PreconditionFailed
+from shared.auth import Principal
+from shared.clock import Clock
+from shared.errors import Conflict, NotFound, PreconditionFailed
 from shared.events.contracts import AlertV1
 from shared.messaging.outbox import Outbox
+from shared.pagination import decode_cursor, encode_cursor
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 SYSTEM = "system"
+SORT = "opened_at_desc"
 
 
 @dataclass
@@ -159,3 +166,91 @@ def check_version(alert: Alert, if_match: str | None) -> None:
             "Cảnh báo đã thay đổi từ lần đọc trước (the alert changed; read it again)",
             errors=[{"field": "header.If-Match", "message": f"current ETag is {etag_of(alert)}"}],
         )
+
+
+def by_whom(principal: Principal) -> str:
+    """Who acknowledged or resolved an alert, as stored on it: `<agency>/<subject>`."""
+    return f"{principal.agency}/{principal.subject}"
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """What a list of alerts narrows to; `agency` None means the caller's own (every agency for an operator)."""
+
+    agency: str | None = None
+    state: str | None = None
+    kind: str | None = None
+    unit_code: str | None = None
+    target_code: str | None = None
+
+
+async def own_alert(session: AsyncSession, principal: Principal, alert_id: uuid.UUID, *, lock: bool) -> Alert:
+    query = select(Alert).where(Alert.id == alert_id)
+    alert = await session.scalar(query.with_for_update() if lock else query)
+    if alert is None or not may_act_for(principal, alert.agency_code):
+        # Another agency's alert is "not found", as in the inbox: an id reveals nothing about other agencies.
+        raise NotFound(f"Không tìm thấy cảnh báo '{alert_id}' (alert not found)")
+    return alert
+
+
+class AlertService:
+    """The alert use cases behind `/v1/alerts`; each opens and owns its transaction and returns the alert."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock) -> None:
+        self.sessionmaker = sessionmaker
+        self.alerts = Alerts(outbox)
+        self.clock = clock
+
+    async def page(
+        self, principal: Principal, wanted: AlertFilter, *, limit: int, cursor: str | None
+    ) -> tuple[list[Alert], str | None]:
+        """Newest first; the next page's cursor, or None on the last page."""
+        agency = wanted.agency
+        if agency is None and not is_operator(principal):
+            agency = principal.agency
+        if agency is not None:
+            require_act_for(principal, agency, field="query.agency")
+        query = select(Alert)
+        for column, value in (
+            (Alert.agency_code, agency),
+            (Alert.state, wanted.state),
+            (Alert.kind, wanted.kind),
+            (Alert.unit_code, wanted.unit_code),
+            (Alert.target_code, wanted.target_code),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if cursor:
+            at, after = decode_cursor(cursor, SORT, lambda value: datetime.fromisoformat(str(value)))
+            query = query.where(or_(Alert.opened_at < at, and_(Alert.opened_at == at, Alert.id < after)))
+        query = query.order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(limit + 1)
+        async with self.sessionmaker() as session:
+            rows = list((await session.scalars(query)).all())
+        more, rows = len(rows) > limit, rows[:limit]
+        next_cursor = encode_cursor(SORT, rows[-1].opened_at.isoformat(), str(rows[-1].id)) if more and rows else None
+        return rows, next_cursor
+
+    async def get(self, principal: Principal, alert_id: uuid.UUID) -> Alert:
+        async with self.sessionmaker() as session:
+            return await own_alert(session, principal, alert_id, lock=False)
+
+    async def acknowledge(self, principal: Principal, alert_id: uuid.UUID, if_match: str | None) -> Alert:
+        now = self.clock.now()
+        async with self.sessionmaker() as session, session.begin():
+            alert = await own_alert(session, principal, alert_id, lock=True)
+            check_version(alert, if_match)
+            if alert.state != ACKNOWLEDGED:  # a retried acknowledge is a no-op, not an error
+                run = Run(session)
+                await self.alerts.acknowledge(run, alert, by_whom(principal), now)
+                await run.write()
+        return alert
+
+    async def resolve(self, principal: Principal, alert_id: uuid.UUID, if_match: str | None) -> Alert:
+        now = self.clock.now()
+        async with self.sessionmaker() as session, session.begin():
+            alert = await own_alert(session, principal, alert_id, lock=True)
+            check_version(alert, if_match)
+            run = Run(session)
+            await self.alerts.resolve(run, alert, by_whom(principal), now, resolution="manual")
+            await run.write()
+        return alert

@@ -4,29 +4,47 @@ Obligations are created lazily (by the scheduler and when an agency arrives) for
 idempotently: `uq_deadlines_obligation` on (agency, kind, period) makes a second run a no-op. One alert
 follows a deadline from its first reminder to its submission (dedup key `deadline|<id>|<agency>`): it opens
 as `deadline_reminder`, becomes `deadline_overdue` when the date passes, and is resolved by the submission.
+
+`list_deadlines` is the read behind `GET /v1/deadlines`: each deadline with its state as of today.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications.db.models import Agency, Alert, Deadline, ReportRequest, ScheduledSend
+from services.notifications.domain.access import may_oversee, require_act_for
 from services.notifications.domain.alerts import RESOLVED, SYSTEM, AlertDraft, Alerts
-from services.notifications.domain.calendar import AD_HOC, REPORTING_AGENCY_KINDS, obligation_for, obligations
+from services.notifications.domain.calendar import (
+    AD_HOC,
+    DUE,
+    MET,
+    MET_LATE,
+    OVERDUE,
+    REPORTING_AGENCY_KINDS,
+    UPCOMING,
+    obligation_for,
+    obligations,
+    state_of,
+)
 from services.notifications.domain.run import Run
+from shared.auth import Principal
 from shared.events.contracts import ReportSubmissionV1
+from shared.pagination import decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
 
 DEADLINE_REMINDER, DEADLINE_OVERDUE = "deadline_reminder", "deadline_overdue"
 OBLIGATION_KEY = [Deadline.agency_code, Deadline.kind, Deadline.period]  # uq_deadlines_obligation
+SORT = "due_on_asc"
 
 
 def alert_key(deadline: Deadline) -> str:
@@ -185,3 +203,89 @@ async def _locked(session: AsyncSession, agency_code: str, kind: str, period: st
         .where(Deadline.agency_code == agency_code, Deadline.kind == kind, Deadline.period == period)
         .with_for_update()
     )
+
+
+@dataclass(frozen=True)
+class DeadlineView:
+    """A deadline as an agency sees it: its state as of today, and the ad-hoc request's title if it has one."""
+
+    deadline: Deadline
+    state: str
+    request_title: str | None
+
+
+@dataclass(frozen=True)
+class DeadlineFilter:
+    """What a list of deadlines narrows to; `agency` None means the caller's own (every agency for an overseer)."""
+
+    agency: str | None = None
+    period: str | None = None
+    state: str | None = None
+
+
+def state_filter(state: str, today: date, window: int) -> ColumnElement[bool]:
+    """The SQL form of calendar.state_of (kept side by side with it; tests check they agree)."""
+    submitted, due_on = Deadline.submitted_on, Deadline.due_on
+    return {
+        MET: and_(submitted.is_not(None), submitted <= due_on),
+        MET_LATE: and_(submitted.is_not(None), submitted > due_on),
+        OVERDUE: and_(submitted.is_(None), due_on < today),
+        DUE: and_(submitted.is_(None), due_on >= today, due_on <= today + timedelta(days=window)),
+        UPCOMING: and_(submitted.is_(None), due_on > today + timedelta(days=window)),
+    }[state]
+
+
+async def deadline_views(session: AsyncSession, rows: list[Deadline], today: date, window: int) -> list[DeadlineView]:
+    """The rows with their states, and the titles of their requests in one query."""
+    request_ids = {r.request_id for r in rows if r.request_id is not None}
+    titles: dict[uuid.UUID, str] = {}
+    if request_ids:
+        found = await session.execute(
+            select(ReportRequest.id, ReportRequest.title).where(ReportRequest.id.in_(request_ids))
+        )
+        titles = {i: t for i, t in found.all()}
+    return [
+        DeadlineView(
+            deadline=d,
+            state=state_of(d.due_on, d.submitted_on, today, window),
+            request_title=titles.get(d.request_id) if d.request_id else None,
+        )
+        for d in rows
+    ]
+
+
+async def list_deadlines(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    wanted: DeadlineFilter,
+    *,
+    today: date,
+    window: int,
+    authority: str,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[DeadlineView], str | None]:
+    """Earliest first; an agency sees its own, the reporting authority and operators every agency's."""
+    agency = wanted.agency
+    oversees = may_oversee(principal, authority)
+    if agency is None and not oversees:
+        agency = principal.agency
+    if agency is not None and not oversees:
+        require_act_for(principal, agency, field="query.agency")
+    query = select(Deadline)
+    if agency is not None:
+        query = query.where(Deadline.agency_code == agency)
+    if wanted.period is not None:
+        query = query.where(Deadline.period == wanted.period)
+    if wanted.state is not None:
+        query = query.where(state_filter(wanted.state, today, window))
+    if cursor:
+        on, after = decode_cursor(cursor, SORT, lambda value: date.fromisoformat(str(value)))
+        query = query.where(or_(Deadline.due_on > on, and_(Deadline.due_on == on, Deadline.id > after)))
+    query = query.order_by(Deadline.due_on, Deadline.id).limit(limit + 1)
+    async with sessionmaker() as session:
+        rows = list((await session.scalars(query)).all())
+        more, rows = len(rows) > limit, rows[:limit]
+        views = await deadline_views(session, rows, today, window)
+    next_cursor = encode_cursor(SORT, rows[-1].due_on.isoformat(), str(rows[-1].id)) if more and rows else None
+    return views, next_cursor

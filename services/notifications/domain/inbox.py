@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications.db.models import InboxMessage
 from shared.errors import NotFound
@@ -42,9 +42,11 @@ async def unread_count(session: AsyncSession, agency_code: str) -> int:
     return int(await session.scalar(query) or 0)
 
 
-async def mark_read(session: AsyncSession, agency_code: str, message_id: uuid.UUID, now: datetime) -> InboxMessage:
+async def mark_read(
+    sessionmaker: async_sessionmaker[AsyncSession], agency_code: str, message_id: uuid.UUID, now: datetime
+) -> InboxMessage:
     """Mark one of the agency's messages read (again is harmless: the first reading time is kept)."""
-    async with session.begin():
+    async with sessionmaker() as session, session.begin():
         message = await session.scalar(
             select(InboxMessage)
             .where(InboxMessage.id == message_id, InboxMessage.agency_code == agency_code)

@@ -6,6 +6,8 @@ agency; any other agency only from itself (a self-set deadline with the same rem
 `Idempotency-Key`: the request's id is derived from (caller's agency, key), so a retry finds the first
 request and returns it; the same key with another body is refused (422). A transaction-scoped advisory lock
 on the id makes two concurrent retries create once.
+
+`create_request` is the whole use case: it opens and owns the transaction.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications.db.models import Agency, Deadline, ReportRequest
 from services.notifications.domain.access import may_oversee
 from services.notifications.domain.alerts import Alerts
 from services.notifications.domain.calendar import AD_HOC, reached_reminder_keys
-from services.notifications.domain.deadlines import announce, claim
+from services.notifications.domain.deadlines import DeadlineView, announce, claim, deadline_views
 from services.notifications.domain.run import Run
 from shared.auth import Principal
 from shared.errors import Forbidden, ValidationFailed
@@ -40,12 +42,12 @@ class RequestInput:
 @dataclass(frozen=True)
 class Created:
     request: ReportRequest
-    deadlines: list[Deadline]
+    deadlines: list[DeadlineView]
     replayed: bool
 
 
 async def create_request(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     alerts: Alerts,
     principal: Principal,
     data: RequestInput,
@@ -56,7 +58,27 @@ async def create_request(
     reminder_days: list[int],
     idempotency_key: str | None = None,
 ) -> Created:
-    """Validate, then create the request, its deadlines and their opening alerts in the caller's transaction."""
+    """Validate, then create the request, its deadlines and their opening alerts in one transaction."""
+    async with sessionmaker() as session, session.begin():
+        request, deadlines, replayed = await _create_in(
+            session, alerts, principal, data, today, now, authority, reminder_days, idempotency_key
+        )
+        views = await deadline_views(session, deadlines, today, max(reminder_days))
+    return Created(request, views, replayed=replayed)
+
+
+async def _create_in(
+    session: AsyncSession,
+    alerts: Alerts,
+    principal: Principal,
+    data: RequestInput,
+    today: date,
+    now: datetime,
+    authority: str,
+    reminder_days: list[int],
+    idempotency_key: str | None,
+) -> tuple[ReportRequest, list[Deadline], bool]:
+    """The request (or the one this key created before), its deadlines by agency, and whether it is a replay."""
     request_id = uuid.uuid4()
     if idempotency_key is not None:
         request_id = uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{principal.agency}|{idempotency_key}")
@@ -71,7 +93,7 @@ async def create_request(
             found = await session.scalars(
                 select(Deadline).where(Deadline.request_id == request_id).order_by(Deadline.agency_code)
             )
-            return Created(previous, list(found), replayed=True)
+            return previous, list(found), True
     await _validate(session, principal, data, today, authority)
     request = ReportRequest(
         id=request_id,
@@ -103,7 +125,7 @@ async def create_request(
         await announce(run, alerts, deadline, "deadline_requested", (data.due_on - today).days, now, authority)
         deadlines.append(deadline)
     await run.write()
-    return Created(request, sorted(deadlines, key=lambda d: d.agency_code), replayed=False)
+    return request, sorted(deadlines, key=lambda d: d.agency_code), False
 
 
 async def _validate(

@@ -3,6 +3,9 @@
 Routing is data twice over: the plan names a lead and coordinating agencies for each target (the indicators
 service resolves "the district's People's Committee" and sends them on every event), and a `RoutingRule`
 stored here — for one unit, or `*` for every unit — replaces them without a release.
+
+`routing_of` and `replace_routing` are the use cases behind `/v1/routing/{target_code}`; each opens and owns
+its transaction.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notifications.db.models import Agency, RoutingRule
+from services.notifications.db.models import Agency, RoutingRule, TargetState
+from services.notifications.domain.access import may_oversee
 from services.notifications.domain.run import Rules, Run
-from shared.errors import PreconditionFailed, ValidationFailed
+from shared.auth import Principal
+from shared.errors import Forbidden, PreconditionFailed, PreconditionRequired, ValidationFailed
 
 ANY_UNIT = "*"
 
@@ -99,10 +104,72 @@ def rules_etag(rules: list[RoutingRule]) -> str:
     return '"' + hashlib.sha256(json.dumps(state).encode()).hexdigest()[:32] + '"'
 
 
+@dataclass(frozen=True)
+class PlanRouting:
+    """The plan's routing of one unit, as carried by its latest target-status event."""
+
+    unit_code: str
+    status: str
+    lead_agency: str
+    coordinating: list[str]
+
+
+@dataclass(frozen=True)
+class Routing:
+    target_code: str
+    overrides: list[RoutingRule]
+    plan: list[PlanRouting]
+
+    @property
+    def etag(self) -> str:
+        return rules_etag(self.overrides)
+
+
+async def routing_of(sessionmaker: async_sessionmaker[AsyncSession], target_code: str) -> Routing:
+    async with sessionmaker() as session:
+        return Routing(target_code, await rules_of(session, target_code), await _plan_routing(session, target_code))
+
+
+async def replace_routing(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    target_code: str,
+    wanted: list[RuleInput],
+    if_match: str | None,
+    *,
+    authority: str,
+    now: datetime,
+) -> Routing:
+    """Routing is plan governance: only the reporting authority or an operator, with the ETag of the last read."""
+    if not may_oversee(principal, authority):
+        raise Forbidden(f"Chỉ {authority} hoặc người vận hành được thay phân công (only {authority} or an operator)")
+    if not if_match:
+        raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
+    async with sessionmaker() as session, session.begin():
+        rules = await replace_rules(session, target_code, wanted, if_match, now)
+        return Routing(target_code, rules, await _plan_routing(session, target_code))
+
+
+async def _plan_routing(session: AsyncSession, target_code: str) -> list[PlanRouting]:
+    states = await session.scalars(
+        select(TargetState).where(TargetState.data["target_code"].astext == target_code).order_by(TargetState.unit_code)
+    )
+    return [
+        PlanRouting(
+            unit_code=s.unit_code,
+            status=s.status,
+            lead_agency=s.data.get("lead_agency", ""),
+            coordinating=list(s.data.get("coordinating_agencies", [])),
+        )
+        for s in states
+    ]
+
+
 async def replace_rules(
     session: AsyncSession, target_code: str, wanted: list[RuleInput], if_match: str, now: datetime
 ) -> list[RoutingRule]:
-    """Replace every override of `target_code` (an empty list returns the target to the plan's routing).
+    """Replace every override of `target_code` (an empty list returns the target to the plan's routing), in the
+    caller's transaction.
 
     Applies from the next target-status event on; alerts already open stay with their agency until then.
     """

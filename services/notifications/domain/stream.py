@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Sequence
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications.db.models import StreamEvent
 
@@ -44,6 +44,12 @@ async def sequence_pending(session: AsyncSession) -> int:
     if count:
         await session.execute(select(func.pg_notify(STREAM_CHANNEL, "")))
     return count
+
+
+async def sequence(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """One sequencer pass in a transaction of its own: it commits before its lock is released."""
+    async with sessionmaker() as session, session.begin():
+        return await sequence_pending(session)
 
 
 async def head(session: AsyncSession) -> int:
