@@ -6,16 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path
 from pydantic import BeforeValidator
-from sqlalchemy import select
 
+from services.indicators.api.dependencies import get_plans
 from services.indicators.api.schemas import PlanSummary, TargetOut
-from services.indicators.db.models import Plan
-from services.indicators.domain.catalogue import load_plans, store_plan
-from services.indicators.domain.engine import recompute
+from services.indicators.domain.plan_service import PlanService, StoredPlan
 from services.indicators.domain.plans import PlanDocument
 from shared.auth import Principal, require_scope
-from shared.errors import NotFound, ValidationFailed
-from shared.service import Runtime, get_runtime
 from shared.text import has_nul, iso_day
 
 router = APIRouter(prefix="/plans", tags=["plans"])
@@ -23,14 +19,14 @@ READ = require_scope("indicators:read")
 ADMIN = require_scope("indicators:admin")
 
 
-def _summary(row: Plan) -> PlanSummary:
-    plan = PlanDocument.model_validate(row.document)
+def _summary(stored: StoredPlan) -> PlanSummary:
+    plan = stored.document
     return PlanSummary(
-        code=row.code,
+        code=stored.code,
         title=plan.title,
-        version=row.version,
-        source=row.source,
-        loaded_at=row.loaded_at,
+        version=stored.version,
+        source=stored.source,
+        loaded_at=stored.loaded_at,
         targets=len(plan.targets),
         indicators=len(plan.indicators),
     )
@@ -56,30 +52,21 @@ def target_out(plan: PlanDocument) -> list[TargetOut]:
     ]
 
 
-async def find_plan(runtime: Runtime, code: str) -> PlanDocument:
-    async with runtime.sessionmaker() as session:
-        for plan in await load_plans(session):
-            if code in (plan.code, plan.slug):
-                return plan
-    raise NotFound(f"Không tìm thấy kế hoạch '{code}' (plan not found)")
-
-
 @router.get("", response_model=list[PlanSummary], summary="Các kế hoạch (plans)")
-async def list_plans(runtime: Runtime = Depends(get_runtime), _: Principal = Depends(READ)) -> list[PlanSummary]:
-    async with runtime.sessionmaker() as session:
-        return [_summary(row) for row in (await session.scalars(select(Plan).order_by(Plan.code))).all()]
+async def list_plans(plans: PlanService = Depends(get_plans), _: Principal = Depends(READ)) -> list[PlanSummary]:
+    return [_summary(stored) for stored in await plans.plans()]
 
 
 @router.get("/{code}", summary="Một kế hoạch (the plan document); use the slug 219-KH-UBND")
-async def get_plan(code: str, runtime: Runtime = Depends(get_runtime), _: Principal = Depends(READ)) -> dict[str, Any]:
-    return (await find_plan(runtime, code)).model_dump(mode="json")
+async def get_plan(code: str, plans: PlanService = Depends(get_plans), _: Principal = Depends(READ)) -> dict[str, Any]:
+    return (await plans.find(code)).model_dump(mode="json")
 
 
 @router.get("/{code}/targets", response_model=list[TargetOut], summary="Chỉ tiêu của kế hoạch (targets)")
 async def plan_targets(
-    code: str, runtime: Runtime = Depends(get_runtime), _: Principal = Depends(READ)
+    code: str, plans: PlanService = Depends(get_plans), _: Principal = Depends(READ)
 ) -> list[TargetOut]:
-    return target_out(await find_plan(runtime, code))
+    return target_out(await plans.find(code))
 
 
 def _storable(value: object) -> object:
@@ -122,16 +109,7 @@ PlanBody = Annotated[PlanDocument, BeforeValidator(_storable), Body(examples=[EX
 async def put_plan(
     plan: PlanBody,
     code: str = Path(..., max_length=60, examples=["219-KH-UBND"]),
-    runtime: Runtime = Depends(get_runtime),
+    plans: PlanService = Depends(get_plans),
     _: Principal = Depends(ADMIN),
 ) -> PlanSummary:
-    if code not in (plan.code, plan.slug):
-        raise ValidationFailed(
-            "Mã kế hoạch trong đường dẫn và trong tài liệu khác nhau (code mismatch)",
-            errors=[{"field": "code", "message": f"must be {code!r}"}],
-        )
-    async with runtime.sessionmaker() as session, session.begin():
-        row, changed = await store_plan(session, plan, source="api", now=runtime.clock.now())
-        if changed:
-            await recompute(session, plan, runtime.outbox, runtime.clock)
-        return _summary(row)
+    return _summary(await plans.put(code, plan))

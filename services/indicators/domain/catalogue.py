@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.indicators.db.models import Plan
 from services.indicators.domain.plans import PlanDocument
-from shared.errors import ValidationFailed
+from shared.errors import NotFound, ValidationFailed
 
 PLANS_DIR = Path(__file__).resolve().parent.parent / "plans"
 
@@ -46,6 +46,14 @@ async def load_plans(session: AsyncSession) -> list[PlanDocument]:
             _parsed[key] = PlanDocument.model_validate(document)
         plans.append(_parsed[key])
     return plans
+
+
+async def find_plan(session: AsyncSession, code: str) -> PlanDocument:
+    """A stored plan by its code or its slug (`219/KH-UBND` or `219-KH-UBND`, the form a URL can carry)."""
+    for plan in await load_plans(session):
+        if code in (plan.code, plan.slug):
+            return plan
+    raise NotFound(f"Không tìm thấy kế hoạch '{code}' (plan not found)")
 
 
 async def store_plan(session: AsyncSession, plan: PlanDocument, *, source: str, now: datetime) -> tuple[Plan, bool]:
