@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 import uuid
@@ -22,6 +23,11 @@ LEEWAY_SECONDS = 30
 # most this long and never past its own expiry. Only a byte-identical token — signature included — hits the cache.
 CACHE_ENTRIES = 4096
 CACHE_SECONDS = 60.0
+# The identity provider issues tokens for a working day; a token that claims to live longer is not one of its own.
+MAX_LIFETIME = timedelta(hours=24)
+# What the audit trail and the agency columns can hold: printable, bounded (`sub` ≤ 200, an agency code ≤ 30).
+_SUBJECT = re.compile(r"[^\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]{1,200}")
+_AGENCY = re.compile(r"[A-Za-z0-9._-]{1,30}")
 
 
 @dataclass(frozen=True)
@@ -113,12 +119,15 @@ class TokenVerifier:
             raise Unauthorized("Token issuer is not accepted") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized("Token is invalid") from exc
-        agency = claims.get("agency")
-        scope = claims.get("scope", "")
-        if not isinstance(agency, str) or not agency or not isinstance(scope, str):
+        agency, scope, subject, expires = claims.get("agency"), claims.get("scope", ""), claims["sub"], claims["exp"]
+        if not isinstance(agency, str) or not _AGENCY.fullmatch(agency) or not isinstance(scope, str):
             raise Unauthorized("Token lacks a valid 'agency' or 'scope' claim")
-        principal = Principal(subject=str(claims["sub"]), agency=agency, scopes=frozenset(scope.split()))
-        return principal, float(claims["exp"])
+        if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject) or not subject.strip():
+            raise Unauthorized("Token's 'sub' must be 1-200 printable characters")
+        if float(expires) > time.time() + MAX_LIFETIME.total_seconds() + LEEWAY_SECONDS:
+            raise Unauthorized(f"Token lives longer than {MAX_LIFETIME.total_seconds() / 3600:.0f} hours")
+        principal = Principal(subject=subject, agency=agency, scopes=frozenset(scope.split()))
+        return principal, float(expires)
 
 
 def mint_token(

@@ -98,3 +98,43 @@ async def test_require_scope_checks_the_token_itself_when_no_middleware_did(auth
         allowed = await http.get("/v1/thing", headers={"Authorization": f"bearer {writer}"})
         assert allowed.status_code == 200
         assert allowed.json() == {"agency": "SNN"}
+
+
+def _signed(auth_settings: AuthSettings, **claims: object) -> str:
+    now = datetime.now(UTC)
+    base = {
+        "sub": "can-bo-snn-01",
+        "agency": "SNN",
+        "scope": "registry:read",
+        "iss": auth_settings.jwt_issuer,
+        "aud": auth_settings.jwt_audience,
+        "iat": now,
+        "exp": now + timedelta(hours=1),
+    }
+    return jwt.encode({**base, **claims}, auth_settings.signing_secret(), algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "x" * 201},  # longer than the audit trail's actor column
+        {"sub": "can-bo\x00snn"},  # PostgreSQL text cannot hold NUL
+        {"sub": "can-bo\x19snn"},
+        {"sub": ""},
+        {"sub": "   "},
+        {"agency": "UBND 916; DROP"},
+        {"agency": "A" * 31},
+        {"exp": 10**40},  # no maximum lifetime before
+        {"exp": datetime.now(UTC) + timedelta(days=30)},
+    ],
+)
+def test_a_token_with_an_unusable_subject_agency_or_lifetime_is_401(
+    auth_settings: AuthSettings, claims: dict[str, object]
+) -> None:
+    with pytest.raises(Unauthorized):
+        TokenVerifier(auth_settings).verify(_signed(auth_settings, **claims))
+
+
+def test_a_token_for_a_working_day_with_a_vietnamese_subject_verifies(auth_settings: AuthSettings) -> None:
+    token = _signed(auth_settings, sub="Nguyễn Văn Ấn", exp=datetime.now(UTC) + timedelta(hours=23))
+    assert TokenVerifier(auth_settings).verify(token).subject == "Nguyễn Văn Ấn"
