@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.outbound import OutboundPolicy
 from shared.service import Runtime
 from shared.settings import ServiceSettings
 
@@ -37,6 +38,14 @@ class NotificationsSettings(ServiceSettings):
     smtp_from: str = "HTX Monitor <canhbao@htx-monitor.cantho.gov.vn>"
     smtp_timeout_seconds: float = Field(30.0, gt=0, le=300)
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    """The whole budget of one webhook attempt: name resolution, connecting, sending and the answer's status."""
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    """Receiver names that may resolve to non-public addresses (on-premises systems; `*.x.vn` for all under
+    it). Empty by default: a webhook must be a public https endpoint (shared/outbound.py)."""
+    webhook_allowed_networks: list[str] = Field(default_factory=list)
+    """CIDRs whose addresses a webhook may reach although they are not public (e.g. `["10.20.0.0/16"]`)."""
+    webhook_allow_http: bool = False
+    """Accept plain http:// webhooks (local runs and tests); deployments keep https only."""
     delivery_max_attempts: int = Field(6, ge=1, le=30)
     delivery_base_delay_seconds: float = Field(30.0, gt=0, le=3600)
     """Retry n waits base·2^(n-1), jittered into its upper half, capped by `delivery_max_delay_seconds`."""
@@ -45,6 +54,10 @@ class NotificationsSettings(ServiceSettings):
     """A claimed delivery is not claimed again for this long: a crash mid-send re-sends at most once a lease."""
     delivery_batch_size: int = Field(50, ge=1, le=1000)
     delivery_concurrency: int = Field(10, ge=1, le=100)
+    """Sends in flight at once, per replica (e-mail and webhooks together)."""
+    delivery_per_destination: int = Field(2, ge=1, le=100)
+    """Sends in flight at once to one destination (a webhook's scheme, host and port; the SMTP relay), so one
+    agency's slow receiver holds at most this many of the `delivery_concurrency` slots."""
     delivery_poll_seconds: float = Field(1.0, gt=0, le=60)
     digest_hour: int = Field(7, ge=0, le=23)
     """Vietnam-local hour at which the previous day's digest e-mails are sent."""
@@ -53,6 +66,17 @@ class NotificationsSettings(ServiceSettings):
     stream_heartbeat_seconds: float = Field(15.0, gt=0, le=300)
     stream_poll_seconds: float = Field(5.0, gt=0, le=300)
     """Safety net under LISTEN/NOTIFY: the stream also looks for new events this often."""
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        OutboundPolicy.build((), networks, allow_http=False)  # a ValueError names the bad CIDR
+        return networks
+
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.build(
+            self.webhook_allowed_hosts, self.webhook_allowed_networks, allow_http=self.webhook_allow_http
+        )
 
     @field_validator("reminder_days", "target_reminder_days")
     @classmethod

@@ -18,19 +18,24 @@ from typing import Any
 import httpx
 import uvicorn
 from aiosmtpd.controller import Controller
+from fastapi import FastAPI
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from services.notifications.app import create_app
 from services.notifications.db.models import Agency, Alert, Channel, Delivery, DeliveryAttempt
 from services.notifications.domain import dispatch
 from services.notifications.domain.messages import render
 from services.notifications.domain.run import Run
+from services.notifications.settings import NotificationsSettings
 from shared.auth import mint_token
+from shared.clock import FixedClock
 from shared.service import Runtime
 from shared.settings import AuthSettings
+from tests.integration.apps import running
 
 NOW = datetime(2025, 6, 3, 1, 0, tzinfo=UTC)  # 03/06/2025 08:00 in Cần Thơ: seven days before 10/06
 SECRET = "bí-mật-webhook-0123456789"
@@ -48,6 +53,34 @@ REMINDER = {
     "days_left": 7,
     "authority": "SNN",
 }
+
+
+LOOPBACK_RECEIVERS: dict[str, Any] = {"webhook_allowed_networks": ["127.0.0.0/8"], "webhook_allow_http": True}
+"""The test's receivers listen on plain http on 127.0.0.1, which the outbound policy refuses by default."""
+
+
+@dataclass
+class Service:
+    app: FastAPI
+    client: httpx.AsyncClient
+    clock: FixedClock
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+
+@contextlib.asynccontextmanager
+async def started(*, digest: set[str] | None = None, **settings: Any) -> AsyncIterator[Service]:
+    """The notifications service on a FixedClock, workers off unless asked, its receivers allow-listed."""
+    options: dict[str, Any] = {"run_workers": False, "scheduler_enabled": False, **LOOPBACK_RECEIVERS, **settings}
+    clock = FixedClock(NOW)
+    app = create_app(settings=NotificationsSettings(**options), clock=clock)
+    async with running(app) as client:
+        service = Service(app, client, clock)
+        await seed_agencies(service.runtime, digest=digest)
+        yield service
 
 
 def auth(agency: str, scopes: str = "notifications:read notifications:write") -> dict[str, str]:

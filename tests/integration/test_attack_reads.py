@@ -123,13 +123,20 @@ def read_rules(w: World) -> list[ReadRule]:
             lambda w, u: ("/v1/indicators/fair_or_better_share/values", {"unit": u}),
         ),
         ReadRule("notifications", "GET /v1/me", ANYONE, at("/v1/me"), check=own_identity),
-        ReadRule("notifications", "GET /v1/alerts", agencies, lambda w, a: ("/v1/alerts", {"agency": a}), is_own),
+        # The reporting authority reads every agency's alerts, as it sees every deadline; others their own.
+        ReadRule(
+            "notifications",
+            "GET /v1/alerts",
+            agencies,
+            lambda w, a: ("/v1/alerts", {"agency": a}),
+            lambda w, agency, owner: agency in (owner, REPORTING_AUTHORITY),
+        ),
         ReadRule(
             "notifications",
             "GET /v1/alerts/{alert_id}",
             agencies,
             lambda w, a: (f"/v1/alerts/{w.alerts[a]}", {}),
-            is_own,
+            lambda w, agency, owner: agency in (owner, REPORTING_AUTHORITY),
             refusal=404,
         ),
         ReadRule(

@@ -10,67 +10,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from services.notifications.api.stream import hub_of
-from services.notifications.app import create_app
 from services.notifications.db.models import Delivery, InboxMessage, StreamEvent
 from services.notifications.domain.stream import events_after, sequence_pending
-from services.notifications.settings import NotificationsSettings
 from services.notifications.workers.delivery import build_digests, deliver_due
-from shared.clock import FixedClock
-from shared.service import Runtime
-from tests.integration.apps import running
+from tests.conftest import report
 from tests.integration.notifications_support import (
     NOW,
     SECRET,
     Receiver,
+    Service,
     add_channel,
     attempts_of,
     auth,
     deliveries_of,
     raise_alert,
-    seed_agencies,
     serve,
     smtp_server,
     sse,
+    started,
 )
 
 pytestmark = pytest.mark.integration
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
-
-
-@dataclass
-class Service:
-    app: FastAPI
-    client: httpx.AsyncClient
-    clock: FixedClock
-
-    @property
-    def runtime(self) -> Runtime:
-        runtime: Runtime = self.app.state.runtime
-        return runtime
-
-
-@contextlib.asynccontextmanager
-async def started(*, digest: set[str] | None = None, **settings: Any) -> AsyncIterator[Service]:
-    options: dict[str, Any] = {"run_workers": False, "scheduler_enabled": False, **settings}
-    clock = FixedClock(NOW)
-    app = create_app(settings=NotificationsSettings(**options), clock=clock)
-    async with running(app) as client:
-        service = Service(app, client, clock)
-        await seed_agencies(service.runtime, digest=digest)
-        yield service
 
 
 def documented_verifier() -> Any:
@@ -369,3 +345,74 @@ async def test_lease_keeps_a_claimed_delivery_from_a_second_sender(isolated_env:
         assert await deliver_due(service.runtime, NOW + timedelta(seconds=300)) == 1  # lease over: sent again
         [delivery] = await deliveries_of(service.runtime, alert.id)
     assert delivery.status == "sent" and delivery.attempts == 2 and len(receiver.requests) == 1
+
+
+async def test_one_agencys_timing_out_webhooks_do_not_delay_another_agencys_delivery(
+    isolated_env: dict[str, str],
+) -> None:
+    """20 webhooks of SCT whose receiver never answers in time, then one fast webhook of UBND-926: the fast one
+    is delivered within seconds while SCT's are still timing out (they hold only their destination's slots)."""
+    release = asyncio.Event()
+    slow_hits: list[str] = []
+
+    async def hang(request: Request) -> Response:
+        slow_hits.append(request.url.path)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(release.wait(), timeout=60)
+        return Response(status_code=200)
+
+    slow_app = Starlette(routes=[Route("/hooks/{n}", hang, methods=["POST"])])
+    fast = Receiver([200])
+    cfg = {"run_workers": True, "delivery_poll_seconds": 0.1, "webhook_timeout_seconds": 8}
+    async with serve(slow_app) as slow_url, serve(fast.app()) as fast_url, started(**cfg) as service:
+        try:
+            for n in range(20):
+                await add_channel(service.runtime, "SCT", "webhook", f"{slow_url}/hooks/{n}")
+            await add_channel(service.runtime, "UBND-926", "webhook", f"{fast_url}/hooks/htx")
+            slow = await raise_alert(service.runtime, "SCT", NOW - timedelta(minutes=1))
+            for _ in range(100):  # the slow sends are under way
+                if slow_hits:
+                    break
+                await asyncio.sleep(0.05)
+            assert slow_hits, "the slow receiver never got a request"
+            began = time.monotonic()
+            quick = await raise_alert(service.runtime, "UBND-926", NOW)
+            for _ in range(300):  # bounded: 15 s at most
+                if fast.requests:
+                    break
+                await asyncio.sleep(0.05)
+            took = time.monotonic() - began
+            slow_rows = await deliveries_of(service.runtime, slow.id)
+            for _ in range(100):  # the fast one is recorded as sent once its answer is in
+                [quick_row] = await deliveries_of(service.runtime, quick.id)
+                if quick_row.status == "sent":
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            release.set()
+    report(f"[delivery isolation] fast webhook delivered {took:.2f} s after its alert, 20 slow ones pending")
+    assert len(fast.requests) == 1 and took < 5, f"fast webhook took {took:.1f} s"
+    assert quick_row.status == "sent"
+    assert len(slow_rows) == 20 and {d.status for d in slow_rows} == {"pending"}  # still timing out
+    assert len(set(slow_hits)) <= 2  # the slow destination held at most its own two slots
+
+
+async def test_the_reporting_authority_reads_every_agencys_alerts_others_only_their_own(
+    isolated_env: dict[str, str],
+) -> None:
+    async with started() as service:
+        sct = await raise_alert(service.runtime, "SCT", NOW)
+        client = service.client
+        by_snn = await client.get("/v1/alerts", params={"agency": "SCT"}, headers=auth("SNN"))
+        one_by_snn = await client.get(f"/v1/alerts/{sct.id}", headers=auth("SNN"))
+        snn_acks = await client.post(f"/v1/alerts/{sct.id}/acknowledge", headers=auth("SNN"))
+        by_district = await client.get("/v1/alerts", params={"agency": "SCT"}, headers=auth("UBND-926"))
+        one_by_district = await client.get(f"/v1/alerts/{sct.id}", headers=auth("UBND-926"))
+        snn_default = await client.get("/v1/alerts", headers=auth("SNN"))
+    assert by_snn.status_code == 200, by_snn.text
+    assert [a["id"] for a in by_snn.json()["items"]] == [str(sct.id)]
+    assert one_by_snn.status_code == 200 and one_by_snn.json()["agency_code"] == "SCT"
+    assert snn_acks.status_code == 404  # reading is not acting: SCT acknowledges its own alerts
+    assert by_district.status_code == 403 and by_district.headers["content-type"] == "application/problem+json"
+    assert one_by_district.status_code == 404
+    assert snn_default.status_code == 200 and snn_default.json()["items"] == []  # default: the caller's own

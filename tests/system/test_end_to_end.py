@@ -214,6 +214,9 @@ async def test_status_reports_drive_an_alert_through_every_channel_and_a_submiss
             NOTIFICATIONS_DELIVERY_POLL_SECONDS="0.2",
             NOTIFICATIONS_SCHEDULER_INTERVAL_SECONDS="1",
             NOTIFICATIONS_STREAM_POLL_SECONDS="1",
+            # The test's webhook receiver listens on loopback over http: allowed here, refused by default.
+            NOTIFICATIONS_WEBHOOK_ALLOWED_NETWORKS='["127.0.0.0/8"]',
+            NOTIFICATIONS_WEBHOOK_ALLOW_HTTP="true",
         )
         system = System({name: ServiceProcess(name, env, tmp_path / "logs") for name in SERVICES})
         try:

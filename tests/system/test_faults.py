@@ -137,6 +137,9 @@ async def drill(drill_stack: Stack, tmp_path_factory: pytest.TempPathFactory) ->
         NOTIFICATIONS_RELAY_POLL_SECONDS="0.5",
         NOTIFICATIONS_DELIVERY_POLL_SECONDS="0.5",
         NOTIFICATIONS_SCHEDULER_INTERVAL_SECONDS="5",
+        # The test's webhook receiver listens on loopback over http: allowed here, refused by default.
+        NOTIFICATIONS_WEBHOOK_ALLOWED_NETWORKS='["127.0.0.0/8"]',
+        NOTIFICATIONS_WEBHOOK_ALLOW_HTTP="true",
     )
     logs = tmp_path_factory.mktemp("drill-logs")
     system = System({})

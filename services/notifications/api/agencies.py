@@ -23,6 +23,7 @@ from services.notifications.domain.agencies import (
     contacts_of,
     replace_contacts,
 )
+from services.notifications.settings import settings_of
 from shared.auth import Principal, require_scope
 from shared.service import Runtime, get_runtime
 from shared.text import AGENCY_CODE, NO_CONTROL_CHARACTERS
@@ -43,7 +44,8 @@ class ChannelIn(BaseModel):
         min_length=3,
         max_length=1000,
         pattern=NO_CONTROL_CHARACTERS,
-        description="E-mail address, or the webhook's absolute http(s) URL",
+        description="E-mail address, or the webhook's absolute https URL on the public internet (loopback, private, "
+        "link-local and internal names are refused unless the deployment allow-lists them)",
     )
     secret: str | None = Field(
         None,
@@ -145,8 +147,8 @@ async def get_channels(
         **PROBLEMS,
         412: {"description": "Stale ETag"},
         422: {
-            "description": "Invalid channel, a channel listed twice, or a new webhook without `secret`; each error "
-            "names its field (e.g. channels.1.secret)"
+            "description": "Invalid channel, a channel listed twice, a webhook URL the outbound policy refuses, or "
+            "a new webhook without `secret`; each error names its field (e.g. channels.1.address)"
         },
         428: {"description": "If-Match missing"},
     },
@@ -164,6 +166,14 @@ async def put_channels(
         digest=data.digest,
         channels=[ChannelInput(c.kind, c.address.strip(), c.secret, c.enabled, c.language) for c in data.channels],
     )
-    contacts = await replace_contacts(runtime.sessionmaker, principal, code, wanted, if_match, runtime.clock.now())
+    contacts = await replace_contacts(
+        runtime.sessionmaker,
+        principal,
+        code,
+        wanted,
+        if_match,
+        runtime.clock.now(),
+        settings_of(runtime).outbound_policy(),
+    )
     response.headers["ETag"] = contacts.etag
     return render(contacts)

@@ -1,4 +1,5 @@
-"""`/v1/alerts`: list (an agency its own, an operator all), read, acknowledge, resolve."""
+"""`/v1/alerts`: list and read (an agency its own; the reporting authority and operators every agency's),
+acknowledge and resolve (an agency its own, an operator any)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from services.notifications.api.alert_schemas import TARGET_CODE, AlertKind, AlertOut, AlertState
 from services.notifications.domain.access import READ, WRITE
 from services.notifications.domain.alerts import AlertFilter, AlertService, etag_of
+from services.notifications.settings import settings_of
 from shared.auth import Principal, require_scope
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 from shared.service import Runtime, get_runtime
@@ -17,13 +19,17 @@ from shared.text import AGENCY_CODE, DIGITS
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 PROBLEMS: dict[int | str, dict[str, str]] = {
     401: {"description": "No or invalid bearer token"},
-    403: {"description": "Missing scope, or (list) another agency named in `agency`"},
+    403: {
+        "description": "Missing scope, or (list) another agency named in `agency` by a caller that is neither "
+        "that agency, the reporting authority nor an operator"
+    },
     404: {"description": "No such alert, or another agency's alert"},
 }
 
 
 def alert_service(runtime: Runtime = Depends(get_runtime)) -> AlertService:
-    return AlertService(runtime.sessionmaker, runtime.outbox, runtime.clock)
+    authority = settings_of(runtime).reporting_authority
+    return AlertService(runtime.sessionmaker, runtime.outbox, runtime.clock, authority=authority)
 
 
 @router.get("", response_model=Page[AlertOut], summary="Cảnh báo (alerts), newest first", responses=PROBLEMS)

@@ -3,7 +3,7 @@
 - An agency sees and acts on its own alerts, deadlines and channels.
 - A caller with `notifications:operator` (the city's operations team) sees and acts on everything.
 - The reporting authority (SNN: every report goes to it, plan 219 V.8) also sees every agency's deadlines and
-  may request ad-hoc reports from any agency.
+  alerts, and may request ad-hoc reports from any agency; it acknowledges and resolves only its own alerts.
 """
 
 from __future__ import annotations
@@ -33,5 +33,6 @@ def require_act_for(principal: Principal, agency_code: str, *, field: str = "age
 
 
 def may_oversee(principal: Principal, authority: str) -> bool:
-    """Operators and the reporting authority see every agency's deadlines and may request reports from any."""
+    """Operators and the reporting authority see every agency's deadlines and alerts, and may request reports
+    from any."""
     return is_operator(principal) or principal.agency == authority

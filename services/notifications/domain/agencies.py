@@ -16,7 +16,6 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
@@ -27,6 +26,7 @@ from services.notifications.domain.access import require_act_for
 from shared.auth import Principal
 from shared.errors import NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
 from shared.events.contracts import AgencyV1
+from shared.outbound import OutboundPolicy
 
 EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
@@ -116,8 +116,13 @@ def contact_etag(agency: Agency, channels: list[Channel]) -> str:
     return '"' + hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:32] + '"'
 
 
-def validate_channels(channels: list[ChannelInput], known_secrets: dict[str, str]) -> list[dict[str, str]]:
-    """Field-by-field errors (paths as FastAPI names them: `channels.0.address`)."""
+def validate_channels(
+    channels: list[ChannelInput], known_secrets: dict[str, str], outbound: OutboundPolicy
+) -> list[dict[str, str]]:
+    """Field-by-field errors (paths as FastAPI names them: `channels.0.address`).
+
+    A webhook's URL is checked against the outbound policy as far as the URL itself shows (scheme, literal
+    addresses, internal names); its resolved addresses are checked again at every connection."""
     errors: list[dict[str, str]] = []
     seen: set[tuple[str, str]] = set()
     for i, ch in enumerate(channels):
@@ -131,9 +136,9 @@ def validate_channels(channels: list[ChannelInput], known_secrets: dict[str, str
             if ch.secret is not None:
                 errors.append({"field": f"{at}.secret", "message": "only a webhook has a secret"})
             continue
-        parts = urlsplit(ch.address)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            errors.append({"field": f"{at}.address", "message": "must be an absolute https:// (or http://) URL"})
+        refusal = outbound.refusal(ch.address)
+        if refusal is not None:
+            errors.append({"field": f"{at}.address", "message": refusal})
         if ch.secret is None and ch.address not in known_secrets:
             errors.append(
                 {"field": f"{at}.secret", "message": f"required for a new webhook (≥ {MIN_SECRET} characters)"}
@@ -150,6 +155,7 @@ async def replace_contacts(
     wanted: ContactSettings,
     if_match: str | None,
     now: datetime,
+    outbound: OutboundPolicy,
 ) -> Contacts:
     """Replace the agency's language, digest flag and channel list, given the ETag of the last read.
 
@@ -160,11 +166,11 @@ async def replace_contacts(
     if not if_match:
         raise PreconditionRequired("Cần header If-Match với ETag vừa đọc (If-Match is required for updates)")
     async with sessionmaker() as session, session.begin():
-        return await _replace_in(session, code, wanted, if_match, now)
+        return await _replace_in(session, code, wanted, if_match, now, outbound)
 
 
 async def _replace_in(
-    session: AsyncSession, code: str, wanted: ContactSettings, if_match: str, now: datetime
+    session: AsyncSession, code: str, wanted: ContactSettings, if_match: str, now: datetime, outbound: OutboundPolicy
 ) -> Contacts:
     agency = await get_agency(session, code, lock=True)
     current = await channels_of(session, code)
@@ -175,7 +181,7 @@ async def _replace_in(
         )
     by_address = {(c.kind, c.address): c for c in current}
     known_secrets = {c.address: c.secret for c in current if c.kind == "webhook" and c.secret}
-    errors = validate_channels(wanted.channels, known_secrets)
+    errors = validate_channels(wanted.channels, known_secrets, outbound)
     if errors:
         raise ValidationFailed(
             "Kênh liên lạc không hợp lệ (invalid channels): " + ", ".join(e["field"] for e in errors), errors=errors

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifications.db.models import Alert
 from services.notifications.domain import dispatch
-from services.notifications.domain.access import is_operator, may_act_for, require_act_for
+from services.notifications.domain.access import is_operator, may_act_for, may_oversee, require_act_for
 from services.notifications.domain.messages import render
 from services.notifications.domain.run import Run
 from shared.auth import Principal
@@ -184,10 +184,16 @@ class AlertFilter:
     target_code: str | None = None
 
 
-async def own_alert(session: AsyncSession, principal: Principal, alert_id: uuid.UUID, *, lock: bool) -> Alert:
+async def own_alert(
+    session: AsyncSession, principal: Principal, alert_id: uuid.UUID, *, lock: bool, authority: str | None = None
+) -> Alert:
+    """The alert if the principal may act on it, or (given `authority`) read it as the reporting authority."""
     query = select(Alert).where(Alert.id == alert_id)
     alert = await session.scalar(query.with_for_update() if lock else query)
-    if alert is None or not may_act_for(principal, alert.agency_code):
+    allowed = alert is not None and (
+        may_act_for(principal, alert.agency_code) or (authority is not None and may_oversee(principal, authority))
+    )
+    if alert is None or not allowed:
         # Another agency's alert is "not found", as in the inbox: an id reveals nothing about other agencies.
         raise NotFound(f"Không tìm thấy cảnh báo '{alert_id}' (alert not found)")
     return alert
@@ -196,10 +202,14 @@ async def own_alert(session: AsyncSession, principal: Principal, alert_id: uuid.
 class AlertService:
     """The alert use cases behind `/v1/alerts`; each opens and owns its transaction and returns the alert."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock, *, authority: str
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.alerts = Alerts(outbox)
         self.clock = clock
+        self.authority = authority
+        """The reporting authority reads every agency's alerts (it sees every deadline); it acts only on its own."""
 
     async def page(
         self, principal: Principal, wanted: AlertFilter, *, limit: int, cursor: str | None
@@ -208,7 +218,7 @@ class AlertService:
         agency = wanted.agency
         if agency is None and not is_operator(principal):
             agency = principal.agency
-        if agency is not None:
+        if agency is not None and not may_oversee(principal, self.authority):
             require_act_for(principal, agency, field="query.agency")
         query = select(Alert)
         for column, value in (
@@ -232,7 +242,7 @@ class AlertService:
 
     async def get(self, principal: Principal, alert_id: uuid.UUID) -> Alert:
         async with self.sessionmaker() as session:
-            return await own_alert(session, principal, alert_id, lock=False)
+            return await own_alert(session, principal, alert_id, lock=False, authority=self.authority)
 
     async def acknowledge(self, principal: Principal, alert_id: uuid.UUID, if_match: str | None) -> Alert:
         now = self.clock.now()

@@ -129,3 +129,13 @@ async def _give_up(session: AsyncSession, delivery: Delivery, reason: str, now: 
     for held in carried:
         if held.alert_id is not None:
             await fallback_if_unreachable(session, held.alert_id, held.notice, held.created_at)
+
+
+async def release(session: AsyncSession, items: list[Claimed], at: datetime) -> None:
+    """Give claimed deliveries back unattempted (their destination is busy): due again at `at`, the attempt
+    not counted. A delivery another sender has claimed since is left alone."""
+    for item in items:
+        delivery = await session.get(Delivery, item.id, with_for_update=True)
+        if delivery is not None and delivery.status == "pending" and delivery.attempts == item.attempt:
+            delivery.attempts -= 1
+            delivery.next_attempt_at = at

@@ -8,11 +8,13 @@
     X-HTX-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
 
 2xx means accepted. 408, 429, 5xx, timeouts and connection errors are retried with backoff; any other status
-(3xx included: redirects are not followed, the URL must be exact) is a permanent failure.
+(3xx included: redirects are not followed, the URL must be exact) is a permanent failure. So is a destination
+the outbound policy refuses (shared/outbound.py): the attempt then records the refusal, and no request is sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -22,6 +24,7 @@ from typing import Any
 import httpx
 
 from services.notifications.domain.outcome import Outcome
+from shared.outbound import AddressRefused
 
 RETRYABLE_STATUS = {408, 429}
 USER_AGENT = "HTX-Monitor-Webhooks/1.0"
@@ -50,17 +53,30 @@ def signed_headers(secret: str, *, delivery_id: str, event_type: str, body: byte
 
 
 async def post(
-    client: httpx.AsyncClient, url: str, secret: str | None, *, delivery_id: str, event: dict[str, Any], now: datetime
+    client: httpx.AsyncClient,
+    url: str,
+    secret: str | None,
+    *,
+    delivery_id: str,
+    event: dict[str, Any],
+    now: datetime,
+    budget: float,
 ) -> Outcome:
+    """One attempt, within `budget` seconds in all (httpx's timeouts bound each read, not a receiver that
+    answers a byte at a time)."""
     if not secret:
         return Outcome.permanent("webhook channel has no secret (or no longer exists)")
     body = body_bytes(event)
     headers = signed_headers(secret, delivery_id=delivery_id, event_type=str(event["type"]), body=body, now=now)
     try:
         # Streamed, and the body never read: a receiver's answer is its status code, whatever it sends along.
-        async with client.stream("POST", url, content=body, headers=headers) as response:
+        async with asyncio.timeout(budget), client.stream("POST", url, content=body, headers=headers) as response:
             status = response.status_code
             retry_after = _retry_after(response.headers.get("retry-after"))
+    except AddressRefused as refused:
+        return Outcome.permanent(refused.reason)
+    except TimeoutError:
+        return Outcome.transient(f"timeout (no answer within {budget:g} s)")
     except httpx.TimeoutException as exc:
         return Outcome.transient(f"timeout ({type(exc).__name__})")
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
