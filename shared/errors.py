@@ -84,6 +84,22 @@ class PayloadTooLarge(DomainError):
     status, code, title = 413, "payload-too-large", "Dữ liệu quá lớn (payload too large)"
 
 
+class RequestBodyTimeout(DomainError):
+    status, code, title = 408, "request-timeout", "Hết thời gian nhận dữ liệu (request timeout)"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The request body did not arrive within {seconds:g} s")
+        self.headers["Connection"] = "close"  # the rest of the body may still be on its way: start afresh
+
+
+class HeadersTooLarge(DomainError):
+    status, code, title = 431, "headers-too-large", "Tiêu đề yêu cầu quá lớn (request header fields too large)"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers["Connection"] = "close"
+
+
 class ServiceUnavailable(DomainError):
     status, code, title = 503, "unavailable", "Dịch vụ tạm thời không sẵn sàng (unavailable)"
 
@@ -155,14 +171,22 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path (Starlette names only the first route's), for `Allow`."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "\x00"})
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return ", ".join(sorted(methods))
+    """Every method some route serves at this path (FastAPI names only the first route's), for `Allow`.
+
+    Each method is asked of the app's routes through `matches`, which an included router answers for the routes
+    inside it (the app's route list holds the router, not its routes, so their `methods` are not visible).
+    """
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -186,6 +210,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    return unexpected_error_response(request, exc)
+
+
+def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """The problem for an exception no handler knows: 503 when a dependency is down, else a logged 500.
+
+    `RequestContextMiddleware` renders it for the app, inside the request's context (so the request id is in
+    the body and the headers); the handler installed for `Exception` covers what fails outside that middleware.
+    """
     if database_unavailable(exc):
         # PostgreSQL restarting or unreachable: the client did nothing wrong and should retry (with the same
         # Idempotency-Key for a create); /readyz says the same to the load balancer.

@@ -33,6 +33,9 @@ class JsonFormatter(logging.Formatter):
         request_id = tracing.current_request_id()
         if request_id:
             entry["request_id"] = request_id
+        client_request_id = tracing.current_client_request_id()
+        if client_request_id:
+            entry["client_request_id"] = client_request_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value

@@ -121,6 +121,11 @@ def _document_operation(path: str, operation: dict[str, Any]) -> None:
                 parameter.setdefault("schema", {})["minLength"] = 1  # an empty If-Match is a missing one
     for status in expected:
         responses.setdefault(status, {})
+    for response in responses.values():
+        for header in (response.get("headers") or {}).values():
+            # OpenAPI requires a header's `schema` (or `content`); a route that only described it sends a string.
+            if "schema" not in header and "content" not in header:
+                header["schema"] = {"type": "string"}
     for status, response in responses.items():
         if status[:1] not in {"4", "5"}:
             continue

@@ -14,6 +14,7 @@ from contextvars import ContextVar, Token
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _current: ContextVar[str | None] = ContextVar("traceparent", default=None)
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+_client_request_id: ContextVar[str | None] = ContextVar("client_request_id", default=None)
 
 
 def new_traceparent(trace_id: str | None = None) -> str:
@@ -58,3 +59,16 @@ def set_request_id(value: str | None) -> Token[str | None]:
 
 def reset_request_id(token: Token[str | None]) -> None:
     _request_id.reset(token)
+
+
+def current_client_request_id() -> str | None:
+    """The id the client sent in `X-Request-ID` (sanitised): for correlating logs, never an audit key."""
+    return _client_request_id.get()
+
+
+def set_client_request_id(value: str | None) -> Token[str | None]:
+    return _client_request_id.set(value)
+
+
+def reset_client_request_id(token: Token[str | None]) -> None:
+    _client_request_id.reset(token)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Path
 from pydantic import BeforeValidator
 
 from services.indicators.api.dependencies import get_plans
-from services.indicators.api.schemas import PlanSummary, TargetOut
+from services.indicators.api.schemas import PLAN_CODE_EXAMPLE, PLAN_EXAMPLE, PlanSummary, TargetOut
 from services.indicators.domain.plan_service import PlanService, StoredPlan
 from services.indicators.domain.plans import PlanDocument
 from shared.auth import Principal, require_scope
@@ -88,9 +88,8 @@ def _storable(value: object) -> object:
     return value
 
 
-EXAMPLE = {"code": "219/KH-UBND", "title": "…", "baseline_period": "2023-H2", "indicators": [], "targets": []}
 # Body() inside Annotated: FastAPI applies the validator only then (not with `= Body(...)` as the default).
-PlanBody = Annotated[PlanDocument, BeforeValidator(_storable), Body(examples=[EXAMPLE])]
+PlanBody = Annotated[PlanDocument, BeforeValidator(_storable), Body(examples=[PLAN_EXAMPLE])]
 
 
 @router.put(
@@ -108,7 +107,7 @@ PlanBody = Annotated[PlanDocument, BeforeValidator(_storable), Body(examples=[EX
 )
 async def put_plan(
     plan: PlanBody,
-    code: str = Path(..., max_length=60, examples=["219-KH-UBND"]),
+    code: str = Path(..., max_length=60, examples=[PLAN_CODE_EXAMPLE]),
     plans: PlanService = Depends(get_plans),
     _: Principal = Depends(ADMIN),
 ) -> PlanSummary:

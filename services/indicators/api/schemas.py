@@ -7,6 +7,35 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The example of `PUT /v1/plans/{code}`: a complete plan under a code no shipped plan uses, so replaying the
+# example (as Swagger UI's "Try it out" does) creates a sample plan instead of replacing the live one.
+PLAN_CODE_EXAMPLE = "01-KH-VIDU"
+PLAN_EXAMPLE = {
+    "code": "01/KH-VIDU",
+    "title": "Kế hoạch ví dụ (sample plan)",
+    "baseline_period": "2023-H2",
+    "indicators": [
+        {
+            "code": "fair_or_better_share",
+            "name": "Tỷ lệ HTX NN xếp loại khá, tốt",
+            "kind": "share",
+            "unit": "%",
+            "population": [{"field": "legal_status", "op": "eq", "value": "active"}],
+            "predicate": [{"field": "classification", "op": "in", "value": ["good", "fair"]}],
+        }
+    ],
+    "targets": [
+        {
+            "code": "1.a",
+            "title": "Trên 65% HTX NN đạt loại khá, tốt",
+            "indicator": "fair_or_better_share",
+            "threshold": 65,
+            "deadline": "2030-12-31",
+            "lead": "SNN",
+        }
+    ],
+}
+
 
 class PlanSummary(BaseModel):
     model_config = ConfigDict(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.clock import SystemClock
 from shared.text import AGENCY_CODE, Day
 
 # A plan's target code (II.2.e, III.3.a).
@@ -103,14 +104,31 @@ class DeadlineOut(BaseModel):
 
 
 REQUEST_EXAMPLE: dict[str, Any] = {
-    "title": "Báo cáo tình hình thiệt hại do triều cường tháng 10/2025 đối với HTX nông nghiệp",
+    "title": "Báo cáo tình hình thiệt hại do triều cường đối với HTX nông nghiệp",
     "agencies": ["UBND-924", "UBND-925", "UBND-926"],
-    "due_on": "2025-10-20",
 }
 
 
+def request_example() -> dict[str, Any]:
+    """Due two weeks after the document is built: `due_on` must be today or later, and an example is sent as is."""
+    return {**REQUEST_EXAMPLE, "due_on": (SystemClock().today() + timedelta(days=14)).isoformat()}
+
+
+def _request_in_examples(schema: dict[str, Any]) -> None:
+    schema["examples"] = [request_example()]
+
+
+def _request_out_examples(schema: dict[str, Any]) -> None:
+    request, request_id = request_example(), "c4a1e2b3-5d6f-4a7b-8c9d-0e1f2a3b4c5d"
+    deadline = DEADLINE_EXAMPLE | {"kind": "ad_hoc", "period": request_id, "due_on": request["due_on"], "state": "due"}
+    deadline |= {"submitted_on": None, "submission_id": None, "request_id": request_id}
+    deadline |= {"request_title": request["title"]}
+    created = {"created_by": "can-bo-snn-01", "created_by_agency": "SNN", "created_at": "2025-10-06T02:30:00Z"}
+    schema["examples"] = [{"id": request_id, **request, **created, "deadlines": [deadline]}]
+
+
 class ReportRequestIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [REQUEST_EXAMPLE]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_request_in_examples)
 
     title: str = Field(
         min_length=3, max_length=500, pattern=TITLE, description="What is asked [nội dung yêu cầu báo cáo]"
@@ -133,20 +151,7 @@ class ReportRequestIn(BaseModel):
 
 
 class ReportRequestOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "c4a1e2b3-5d6f-4a7b-8c9d-0e1f2a3b4c5d",
-                    **REQUEST_EXAMPLE,
-                    "created_by": "can-bo-snn-01",
-                    "created_by_agency": "SNN",
-                    "created_at": "2025-10-06T02:30:00Z",
-                    "deadlines": [DEADLINE_EXAMPLE | {"kind": "ad_hoc", "state": "due", "submitted_on": None}],
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=_request_out_examples)
 
     id: uuid.UUID
     title: str

@@ -77,7 +77,9 @@ async def stream(
         max_length=30,
         pattern=AGENCY_CODE,
     ),
-    last_event_id: str | None = Header(None, alias="Last-Event-ID", description="Resume after this event id"),
+    last_event_id: str | None = Header(
+        None, alias="Last-Event-ID", pattern=r"^\s*[0-9]+\s*$", max_length=20, description="Resume after this event id"
+    ),
     resume_after: int | None = Query(
         None, ge=0, description="Same as `Last-Event-ID`, for clients that cannot set headers", examples=[41]
     ),
