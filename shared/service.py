@@ -18,8 +18,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import choose_encoder
 from sqlalchemy import MetaData, Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -31,7 +32,7 @@ from shared.events.asyncapi import asyncapi_document
 from shared.events.contracts import EventPayload
 from shared.logs import configure_logging
 from shared.messaging.consumer import ConsumerRunner, Subscription
-from shared.messaging.kafka import create_producer, ensure_topics, kafka_reachable
+from shared.messaging.kafka import TopicLayout, create_producer, ensure_topics, kafka_reachable
 from shared.messaging.outbox import Outbox
 from shared.messaging.relay import OutboxRelay
 from shared.migrations import assert_schema_current
@@ -195,7 +196,12 @@ async def _start(runtime: Runtime) -> None:
     await _retry("kafka producer", runtime.producer.start)
     topics = [cfg.topic_prefix + p.topic for p in (*spec.publishes, *spec.consumes)]
     if topics:
-        await _retry("topic creation", lambda: ensure_topics(cfg.kafka_bootstrap_servers, topics))
+        layout = TopicLayout(
+            partitions=cfg.kafka_topic_partitions,
+            replication_factor=cfg.kafka_topic_replication_factor,
+            min_insync_replicas=cfg.kafka_topic_min_insync_replicas,
+        )
+        await _retry("topic creation", lambda: ensure_topics(cfg.kafka_bootstrap_servers, topics, layout=layout))
     for hook in spec.on_startup:
         await hook(runtime)
     if not cfg.run_workers:
@@ -300,9 +306,22 @@ def _operations_router(spec: ServiceSpec) -> APIRouter:
             {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
         )
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-    async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics (OpenMetrics when the Accept header asks for it)",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "content": {
+                    "text/plain": {"schema": {"type": "string"}},
+                    "application/openmetrics-text": {"schema": {"type": "string"}},
+                }
+            }
+        },
+    )
+    async def metrics(request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(REGISTRY), media_type=content_type)
 
     @router.get("/asyncapi.json", summary="AsyncAPI 3.0 document of the events this service uses")
     async def asyncapi() -> dict[str, Any]:

@@ -62,6 +62,16 @@ class ServiceSettings(BaseSettings):
     log_json: bool = Field(True, validation_alias=_env("LOG_JSON"))
     topic_prefix: str = Field("", validation_alias=_env("HTX_TOPIC_PREFIX"), pattern=r"^[a-zA-Z0-9._-]*$")
     """Namespace for every topic (e.g. `staging.`); lets environments or test runs share one cluster."""
+    kafka_topic_partitions: int | None = Field(None, ge=1, validation_alias=_env("KAFKA_TOPIC_PARTITIONS"))
+    kafka_topic_replication_factor: int | None = Field(
+        None, ge=1, validation_alias=_env("KAFKA_TOPIC_REPLICATION_FACTOR")
+    )
+    kafka_topic_min_insync_replicas: int | None = Field(
+        None, ge=1, validation_alias=_env("KAFKA_TOPIC_MIN_INSYNC_REPLICAS")
+    )
+    """How the topics a service creates at start-up (when missing) are laid out; unset = the broker's own
+    defaults (`num.partitions`, `default.replication.factor`, `min.insync.replicas`). Existing topics are never
+    altered. Production on three brokers: replication factor 3 and min.insync.replicas 2 (docs/reliability.md)."""
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -19,7 +19,7 @@ _CE_HEADERS = {
         "ce_source": {"type": "string", "examples": ["/htx-monitor/registry"]},
         "ce_type": {"type": "string"},
         "ce_time": {"type": "string", "format": "date-time"},
-        "ce_subject": {"type": "string", "description": "The aggregate id (same as the record key)"},
+        "ce_subject": {"type": "string", "description": "The record key"},
         "content-type": {"type": "string", "const": CONTENT_TYPE},
         "traceparent": {"type": "string", "description": "W3C trace context"},
     },
@@ -44,7 +44,15 @@ def asyncapi_document(
             "contentType": CONTENT_TYPE,
             "headers": {"$ref": "#/components/schemas/CloudEventHeaders"},
             "payload": {"$ref": f"#/components/schemas/{name}"},
-            "bindings": {"kafka": {"key": {"type": "string", "description": "aggregate id"}}},
+            "bindings": {
+                "kafka": {
+                    "key": {
+                        "type": "string",
+                        "description": f"{model.key_description}: the identity that `version` counts; order and "
+                        "versions hold per key",
+                    }
+                }
+            },
         }
         channels[channel_id] = {
             "address": model.topic,

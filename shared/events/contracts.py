@@ -28,9 +28,13 @@ class EventPayload(BaseModel):
     topic: ClassVar[str]
     event_type: ClassVar[str]
     summary: ClassVar[str]
+    key_description: ClassVar[str]
+    """What the record key is (the AsyncAPI document states it): the identity that `version` counts."""
 
     def key(self) -> str:
-        """The Kafka record key: the aggregate id, so order holds per aggregate."""
+        """The Kafka record key: exactly the identity that the payload's `version` counts, so the versions of
+        one key only go up, Kafka keeps them in order, and "latest version per key" (or a compacted topic)
+        never drops a state that another key's record superseded."""
         raise NotImplementedError
 
 
@@ -93,6 +97,7 @@ class CooperativeStatusV1(EventPayload):
     topic = topics.COOPERATIVE_STATUS
     event_type = TYPE_PREFIX + "registry.cooperative-status.v1"
     summary = "A cooperative's full current state (profile + latest status report), on every change."
+    key_description = "cooperative_id"
 
     cooperative_id: UUID
     version: int = Field(ge=1)
@@ -113,6 +118,7 @@ class OrgUnitV1(EventPayload):
     topic = topics.ORG_UNITS
     event_type = TYPE_PREFIX + "registry.org-unit.v1"
     summary = "An administrative unit [đơn vị hành chính] and its validity period."
+    key_description = "code"
 
     code: str
     name: str
@@ -130,6 +136,7 @@ class AgencyV1(EventPayload):
     topic = topics.AGENCIES
     event_type = TYPE_PREFIX + "registry.agency.v1"
     summary = "An agency [cơ quan], its jurisdiction and whether it is active."
+    key_description = "code"
 
     code: str
     name: str
@@ -152,6 +159,7 @@ class ReportSubmissionV1(EventPayload):
     topic = topics.REPORT_SUBMISSIONS
     event_type = TYPE_PREFIX + "registry.report-submission.v1"
     summary = "An agency submitted a report for a period; closes the matching reporting deadline."
+    key_description = "agency_code (no version: each submission is its own event)"
 
     submission_id: UUID
     agency_code: str
@@ -171,6 +179,7 @@ class IndicatorValueV1(EventPayload):
     topic = topics.INDICATOR_VALUES
     event_type = TYPE_PREFIX + "indicators.indicator-value.v1"
     summary = "An indicator's value for a unit and period changed."
+    key_description = "plan_code:indicator_code:unit_code:period"
 
     plan_code: str
     indicator_code: str
@@ -183,13 +192,15 @@ class IndicatorValueV1(EventPayload):
     computed_at: datetime
 
     def key(self) -> str:
-        return f"{self.plan_code}:{self.indicator_code}:{self.unit_code}"
+        # The version counts the changes of one value: one indicator of a plan, in one unit, for one period.
+        return f"{self.plan_code}:{self.indicator_code}:{self.unit_code}:{self.period}"
 
 
 class TargetStatusV1(EventPayload):
     topic = topics.TARGET_STATUS
     event_type = TYPE_PREFIX + "indicators.target-status.v1"
     summary = "A target's progress status for a unit changed (old → new, with the numbers behind it)."
+    key_description = "target_id|unit_code"
 
     plan_code: str
     target_id: str
@@ -209,13 +220,17 @@ class TargetStatusV1(EventPayload):
     changed_at: datetime
 
     def key(self) -> str:
-        return self.target_id
+        # The version counts the changes of one target's status in one unit. The notifications consumer needs
+        # order only per (target, unit) — its alerts, dedup keys and stored states are all per pair — so
+        # nothing relies on order across a target's units.
+        return f"{self.target_id}|{self.unit_code}"
 
 
 class AlertV1(EventPayload):
     topic = topics.ALERTS
     event_type = TYPE_PREFIX + "notifications.alert.v1"
     summary = "An alert's state changed (opened, updated, acknowledged, resolved)."
+    key_description = "alert_id"
 
     alert_id: UUID
     kind: str

@@ -38,7 +38,13 @@ from shared.db import database_unavailable, sqlstate_of
 from shared.events.envelope import CloudEvent, MalformedEvent, from_record
 from shared.events.topics import dlq_topic
 from shared.messaging.kafka import SEND_TIMEOUT_SECONDS
-from shared.metrics import CONSUMER_LAG_SECONDS, EVENTS_CONSUMED
+from shared.metrics import (
+    CONSUMED_OUTCOMES,
+    CONSUMER_LAG_RECORDS,
+    CONSUMER_LAG_SECONDS,
+    DEAD_LETTERS,
+    EVENTS_CONSUMED,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +102,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         # Hand over cleanly: commit what we finished so the next owner starts right after it.
         await self.runner.commit_processed()
+        self.runner.forget_lag(revoked)
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         log.info(
@@ -135,6 +142,12 @@ class ConsumerRunner:
         self._processed: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()
+        # Every series exists from the start (at 0), so a dashboard or an alert on "any dead letter" sees the
+        # first one as a change rather than as a series appearing.
+        for outcome in CONSUMED_OUTCOMES:
+            EVENTS_CONSUMED.labels(name, outcome)
+        for topic in self.topics:
+            DEAD_LETTERS.labels(name, topic)
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -176,6 +189,7 @@ class ConsumerRunner:
                     await self.commit_processed()
                 except _Stopping:
                     break
+                await self._record_lag(consumer)
         finally:
             await self.commit_processed()
             await consumer.stop()  # leaves the group, so the partitions move to the others at once
@@ -197,6 +211,27 @@ class ConsumerRunner:
     def stop(self) -> None:
         """Finish the record in hand, commit, leave the group."""
         self._stopping.set()
+
+    async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Records behind per assigned partition, from what the last fetches already told (no round trip): the
+        partition's high watermark minus the consumer's position. A partition not fetched yet has no figure."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), timeout=0.1)
+            except (KafkaError, TimeoutError):
+                continue
+            CONSUMER_LAG_RECORDS.labels(self.name, tp.topic, str(tp.partition)).set(max(0, highwater - position))
+
+    def forget_lag(self, partitions: Sequence[TopicPartition]) -> None:
+        """A partition handed to another member is that member's lag to report."""
+        for tp in partitions:
+            try:
+                CONSUMER_LAG_RECORDS.remove(self.name, tp.topic, str(tp.partition))
+            except KeyError:
+                pass
 
     async def commit_processed(self) -> None:
         if not self._processed or self._consumer is None:
@@ -410,6 +445,7 @@ class ConsumerRunner:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         EVENTS_CONSUMED.labels(self.name, "dead_lettered").inc()
+        DEAD_LETTERS.labels(self.name, record.topic).inc()
         log.error(
             "event sent to DLQ",
             extra={"consumer": self.name, "topic": record.topic, "offset": record.offset, "error": str(error)[:500]},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -31,11 +32,48 @@ def create_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
     )
 
 
+@dataclass(frozen=True)
+class TopicLayout:
+    """How new topics are created; None leaves the choice to the broker (`num.partitions`,
+    `default.replication.factor`, `min.insync.replicas`), which Kafka ≥ 2.4 accepts as -1 (KIP-464)."""
+
+    partitions: int | None = None
+    replication_factor: int | None = None
+    min_insync_replicas: int | None = None
+
+    def new_topic(self, name: str) -> NewTopic:
+        configs = {} if self.min_insync_replicas is None else {"min.insync.replicas": str(self.min_insync_replicas)}
+        partitions = BROKER_DEFAULT if self.partitions is None else self.partitions
+        replication = BROKER_DEFAULT if self.replication_factor is None else self.replication_factor
+        # NewTopic takes an (empty) assignment whenever a count is left to the broker.
+        assignments: dict[int, list[int]] | None = {} if BROKER_DEFAULT in (partitions, replication) else None
+        return NewTopic(
+            name=name,
+            num_partitions=partitions,
+            replication_factor=replication,
+            replica_assignments=assignments,
+            topic_configs=configs,
+        )
+
+
+BROKER_DEFAULT = -1
+_TOPIC_ALREADY_EXISTS = 36
+
+
 async def ensure_topics(
-    bootstrap_servers: str, topics: list[str], *, partitions: int = 3, with_dlq: bool = True
+    bootstrap_servers: str,
+    topics: list[str],
+    *,
+    layout: TopicLayout | None = None,
+    partitions: int | None = None,
+    with_dlq: bool = True,
 ) -> None:
-    """Create the topics a service uses (and their DLQs) if missing; existing topics are left as they are."""
+    """Create the topics a service uses (and their DLQs) if missing; existing topics are left as they are.
+    `partitions` overrides the layout's count (tests and benches that need a given number)."""
     wanted = list(dict.fromkeys([*topics, *([dlq_topic(t) for t in topics] if with_dlq else [])]))
+    layout = layout or TopicLayout()
+    if partitions is not None:
+        layout = replace(layout, partitions=partitions)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
     await admin.start()
     try:
@@ -44,12 +82,19 @@ async def ensure_topics(
         if not missing:
             return
         try:
-            await admin.create_topics(
-                [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
-            )
+            response = await admin.create_topics([layout.new_topic(t) for t in missing])
         except TopicAlreadyExistsError:
-            pass  # another service created it between our list and create
-        log.info("created topics", extra={"topics": missing})
+            response = None  # another service created it between our list and create
+        refused = [
+            (topic, code, message)
+            for topic, code, message in (response.topic_errors if response is not None else ())
+            if code not in (0, _TOPIC_ALREADY_EXISTS)
+        ]
+        if refused:
+            # A layout the cluster cannot honour (replication factor above the broker count, …) must stop the
+            # start-up: the service would otherwise run on topics that do not exist.
+            raise KafkaError(f"topic creation refused: {refused}")
+        log.info("created topics", extra={"topics": missing, "layout": str(layout)})
         await _wait_for_leaders(admin, missing)
     finally:
         await admin.close()

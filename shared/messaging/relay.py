@@ -27,7 +27,7 @@ from shared.db import listen_forever
 from shared.events.envelope import CloudEvent, encode_data, to_headers
 from shared.messaging.kafka import SEND_TIMEOUT_SECONDS
 from shared.messaging.outbox import notify_channel
-from shared.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED
+from shared.metrics import OUTBOX_FAILURES, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED, OUTBOX_UNPUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 PRUNE_BATCH = 5_000  # rows per retention transaction
 PRUNE_BATCHES = 10  # most transactions per retention pass
 CONTENDED_RETRY_SECONDS = 0.05  # how soon a pass that met another replica's pass looks again
+BACKLOG_EVERY_SECONDS = 1.0  # least time between two readings of the backlog gauges
 
 
 class OutboxRelay:
@@ -97,6 +98,12 @@ class OutboxRelay:
             table.c.published_at.is_not(None),
             table.c.published_at < bindparam("cutoff"),
         )
+        # The backlog: one statement over the partial index of unpublished rows (it holds only the backlog).
+        unpublished = table.c.published_at.is_(None)
+        self._backlog = select(
+            func.count(),
+            func.coalesce(func.extract("epoch", func.clock_timestamp() - func.min(table.c.created_at)), 0),
+        ).where(unpublished)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -150,6 +157,28 @@ class OutboxRelay:
     async def _mark_sent(self, session: AsyncSession, ids: list[int]) -> None:
         await session.execute(self._mark, {"ids": ids, "at": datetime.now(UTC)})
 
+    # -- backlog ----------------------------------------------------------------------------------------
+
+    async def measure_backlog(self) -> tuple[int, float]:
+        """Set the backlog gauges: how many rows are unpublished and how old the oldest is (seconds)."""
+        async with self.sessionmaker() as session:
+            count, age = (await session.execute(self._backlog)).one()
+        OUTBOX_UNPUBLISHED.labels(self.service).set(count)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(float(age))
+        return int(count), float(age)
+
+    async def _measure_if_due(self, last: float, now: float) -> float:
+        """At most once per `BACKLOG_EVERY_SECONDS` (a pass can run every 50 ms); a failure keeps the last
+        figures — while the database is down the relay's failure counter says more."""
+        if now - last < BACKLOG_EVERY_SECONDS:
+            return last
+        try:
+            async with asyncio.timeout(2.0):
+                await self.measure_backlog()
+        except Exception:
+            log.debug("outbox backlog not measured", exc_info=True)
+        return now
+
     # -- retention --------------------------------------------------------------------------------------
 
     async def prune(self, older_than: timedelta, *, limit: int = PRUNE_BATCH) -> int:
@@ -199,6 +228,7 @@ class OutboxRelay:
         backoff = 0.5
         loop = asyncio.get_running_loop()
         pruned_at = loop.time() - self.prune_every_seconds  # the first pass prunes
+        measured_at = loop.time() - BACKLOG_EVERY_SECONDS  # and measures the backlog
         try:
             while not self._stopping.is_set():
                 # At most one pass per `min_interval_seconds`: under a steady stream of commits each pass then
@@ -213,10 +243,12 @@ class OutboxRelay:
                     # Broker or database down: nothing is lost (rows stay unpublished); retry with backoff.
                     OUTBOX_FAILURES.labels(self.service).inc()
                     log.warning("outbox relay pass failed; will retry", exc_info=True)
+                    measured_at = await self._measure_if_due(measured_at, loop.time())  # the backlog grows now
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue
                 pruned_at = await self._prune_if_due(pruned_at, loop.time())
+                measured_at = await self._measure_if_due(measured_at, loop.time())
                 if self.contended:
                     await self._sleep(max(self.min_interval_seconds, CONTENDED_RETRY_SECONDS))
                     continue
