@@ -16,7 +16,8 @@ from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate
 from shared.auth import Principal, require_scope
 from shared.errors import PreconditionRequired
 from shared.events.contracts import Classification, LegalStatus, Sector
-from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from shared.pagination import BIGINT_MAX, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from shared.text import NO_CONTROL_CHARACTERS
 
 router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
 READ = require_scope("registry:read")
@@ -27,6 +28,7 @@ IdempotencyHeader = Header(
     alias="Idempotency-Key",
     min_length=8,
     max_length=200,
+    pattern=NO_CONTROL_CHARACTERS,
     description="Khóa chống trùng: gửi lại cùng khóa trả về kết quả lần đầu (a retry returns the first result)",
 )
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -34,9 +36,6 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     403: {"description": "Outside the agency's jurisdiction"},
     422: {"description": "Invalid input (problem+json naming each field)"},
 }
-
-# Text that reaches SQL: PostgreSQL text cannot hold NUL, and no name contains a control character.
-NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 Sort = Literal[
     "name", "-name", "registration_code", "-registration_code", "updated_at", "-updated_at", "created_at", "-created_at"
@@ -156,7 +155,9 @@ async def update_cooperative(
 async def cooperative_history(
     cooperative_id: uuid.UUID,
     limit: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Newest first"),
-    before: int | None = Query(None, ge=1, description="Older than this change id (the last `id` of a page)"),
+    before: int | None = Query(
+        None, ge=1, le=BIGINT_MAX, description="Older than this change id (the last `id` of a page)"
+    ),
     registry: Registry = Depends(get_registry),
     _: Principal = Depends(READ),
 ) -> list[ChangeOut]:

@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.registry.api.dependencies import Registry, get_registry
 from services.registry.domain.transfer import CooperativeTransfer
 from services.registry.domain.transfer_columns import HEADERS
-from services.registry.domain.transfer_files import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
+from services.registry.domain.transfer_files import (
+    CSV_MEDIA_TYPE,
+    MAX_BLANK_ROWS,
+    MAX_READ_SECONDS,
+    MAX_XLSX_EXPANDED_BYTES,
+    XLSX_MEDIA_TYPE,
+)
 from services.registry.settings import RegistrySettings
 from shared.auth import Principal, require_scope
 from shared.errors import PayloadTooLarge
@@ -134,7 +140,12 @@ def _transfer(registry: Registry) -> CooperativeTransfer:
         409: {"description": "A code in the file was registered concurrently; import again"},
         413: {"description": "The file is larger than REGISTRY_IMPORT_MAX_BYTES"},
         422: {
-            "description": "Bad rows (each listed), unreadable file or too many rows; nothing was written",
+            "description": (
+                "Bad rows (each listed), unreadable file or too many rows; nothing was written. A file is refused "
+                f"(naming it) beyond REGISTRY_IMPORT_MAX_ROWS data rows, {MAX_BLANK_ROWS:,} empty rows, an XLSX "
+                f"that inflates to more than {MAX_XLSX_EXPANDED_BYTES // 2**20} MiB, or {MAX_READ_SECONDS:g} s "
+                "of reading"
+            ),
             "model": ImportProblem,
             "content": {"application/problem+json": {"example": IMPORT_ERROR_EXAMPLE}},
         },

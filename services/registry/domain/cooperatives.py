@@ -4,7 +4,7 @@ transaction, and stages the `registry.cooperative-status.v1` event in the outbox
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,15 @@ def etag_of(coop: Cooperative) -> str:
 def etag(cooperative_id: object, version: object) -> str:
     """Strong ETag naming the version a client read: `"<id>.v<version>"`."""
     return f'"{cooperative_id}.v{version}"'
+
+
+def founded_not_in_future(day: date | None, today: date) -> None:
+    """The schema bounds `established_on` from below; the upper bound is today, by the service's clock."""
+    if day is not None and day > today:
+        raise ValidationFailed(
+            "Ngày thành lập ở tương lai (established_on is in the future)",
+            errors=[{"field": "established_on", "message": f"must not be after {today.isoformat()}"}],
+        )
 
 
 def new_cooperative(data: CooperativeCreate, now: datetime) -> tuple[Cooperative, dict[str, Any]]:
@@ -80,6 +89,7 @@ class CooperativeService:
     async def create(
         self, principal: Principal, data: CooperativeCreate, idem: IdempotencyKey | None
     ) -> Created[tuple[Cooperative, StatusReport | None]]:
+        founded_not_in_future(data.established_on, self.clock.today())
         async with self.sessionmaker() as session, session.begin():
             earlier = await created_before(session, idem)
             if earlier is not None:
@@ -111,6 +121,7 @@ class CooperativeService:
     async def update(
         self, principal: Principal, cooperative_id: uuid.UUID, if_match: str, data: CooperativeUpdate
     ) -> tuple[Cooperative, StatusReport | None]:
+        founded_not_in_future(data.established_on, self.clock.today())
         async with self.sessionmaker() as session, session.begin():
             coop = await CooperativeRepository(session).get(cooperative_id, for_update=True)
             if coop is None:

@@ -11,7 +11,6 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
@@ -23,32 +22,58 @@ from pydantic import (
 )
 
 from shared.events.contracts import Classification, LegalStatus, ReportKind, Sector
+from shared.text import REFUSED_CHARACTERS, Day, Prose, Text, no_astral_noncharacters
 
 # Mã số doanh nghiệp / mã số thuế: 10 digits, or 10 digits + "-" + 3 digits for a branch [chi nhánh].
 REGISTRATION_CODE = re.compile(r"^\d{10}(-\d{3})?$")
-PERIOD = re.compile(r"^(19|20)\d{2}(-H[12])?$")
 
-# No control characters in text (PostgreSQL text cannot hold NUL); the pattern puts that in the OpenAPI schema.
-TEXT = r"^[^\x00-\x1f\x7f]*$"
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300, pattern=TEXT)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=TEXT)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=TEXT)]
-ContactName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=TEXT)]
-# Prose (a report's summary) may keep its line breaks and tabs, and no other control character.
-PROSE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# Every free-text field is `Text` (one line) or `Prose` (may keep line breaks): no control characters, no
+# noncharacters (shared.text states the rule once, and it reaches the OpenAPI schema).
+Name = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
+ShortText = Annotated[Text, StringConstraints(strip_whitespace=True, max_length=500)]
+Label = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ContactName = Annotated[Text, StringConstraints(strip_whitespace=True, max_length=200)]
+Reference = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Summary = Annotated[Prose, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+
+# Plausible dates. A report period is a year 2000..2100 (a year the notifications service can schedule); a
+# cooperative is founded from 1900 on, a submission filed from 2000 on, neither in the future (the services
+# check that against their clock).
+YEAR = r"(20[0-9]{2}|2100)"
+FOUNDED_FROM = date(1900, 1, 1)
+SUBMITTED_FROM = date(2000, 1, 1)
+PERIOD = re.compile(rf"^{YEAR}(-H[12])?$")
 
 
-def _iso_day(value: object) -> object:
-    # The schema says `format: date`; pydantic alone would also take 0 or "0" as a Unix timestamp.
-    if isinstance(value, (int, float)) or (isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
-        raise ValueError("must be a date YYYY-MM-DD")
-    return value
+def _not_before(first: date) -> AfterValidator:
+    def check(day: date) -> date:
+        if day < first:
+            raise ValueError(f"must not be before {first.isoformat()}")
+        return day
+
+    return AfterValidator(check)
 
 
-Day = Annotated[date, BeforeValidator(_iso_day)]
+# JSON Schema has no minimum for `format: date`, so the description states the range.
+Founded = Annotated[
+    Day,
+    _not_before(FOUNDED_FROM),
+    Field(description="Ngày thành lập: from 1900-01-01, not after today", examples=["2015-03-12"]),
+]
+Submitted = Annotated[
+    Day,
+    _not_before(SUBMITTED_FROM),
+    Field(description="Ngày nộp: from 2000-01-01, not after today", examples=["2025-06-05"]),
+]
 UNIT_CODE = r"^[0-9]{1,20}$"  # mã đơn vị hành chính: digits (92, 916, 31117…)
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9 +().-]{6,30}$")]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# An address that fits no mail system's rules is refused: no control character, no noncharacter, no space.
+EMAIL = rf"^[^@\s{REFUSED_CHARACTERS}]+@[^@\s{REFUSED_CHARACTERS}]+\.[^@\s{REFUSED_CHARACTERS}]+$"
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=200, pattern=EMAIL),
+    AfterValidator(no_astral_noncharacters),
+]
 Money = Annotated[int, Field(ge=0, le=10**16, description="VND, integer")]
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
 
@@ -101,7 +126,7 @@ class CooperativeFields(BaseModel):
     )
     address: ShortText | None = None
     sector: Sector
-    established_on: Day | None = None
+    established_on: Founded | None = None
     legal_status: LegalStatus = LegalStatus.active
     contact_name: ContactName | None = None
     contact_phone: Phone | None = None
@@ -156,7 +181,7 @@ class CooperativeUpdate(BaseModel):
     unit_code: str | None = Field(None, min_length=1, max_length=20, pattern=UNIT_CODE)
     address: ShortText | None = None
     sector: Sector | None = None
-    established_on: Day | None = None
+    established_on: Founded | None = None
     legal_status: LegalStatus | None = None
     contact_name: ContactName | None = None
     contact_phone: Phone | None = None
@@ -177,9 +202,9 @@ class StatusReportCreate(BaseModel):
 
     as_of: Day = Field(description="Ngày số liệu (không được ở tương lai)")
     period: str = Field(
-        description="Kỳ báo cáo: 2025-H1, 2025-H2 hoặc 2025 (cả năm)",
+        description="Kỳ báo cáo: 2025-H1, 2025-H2 hoặc 2025 (cả năm); năm 2000..2100",
         examples=["2025-H1"],
-        json_schema_extra={"pattern": r"^\s*(19|20)\d{2}(-[Hh][12])?\s*$"},
+        json_schema_extra={"pattern": rf"^\s*{YEAR}(-[Hh][12])?\s*$"},
     )
     members_official: Count
     members_associate: Count
@@ -219,7 +244,7 @@ class StatusReportCreate(BaseModel):
     def _period(cls, value: str) -> str:
         value = value.strip().upper()
         if not PERIOD.match(value):
-            raise ValueError("must look like 2025-H1, 2025-H2 or 2025")
+            raise ValueError("must look like 2025-H1, 2025-H2 or 2025, year 2000..2100")
         return value
 
     @model_validator(mode="after")
@@ -235,8 +260,8 @@ class StatusReportCreate(BaseModel):
 
 # What `_period_matches_kind` and the ad-hoc rule enforce, in the schema: one shape per kind.
 SUBMISSION_KINDS: list[JsonValue] = [
-    {"properties": {"kind": {"const": "semi_annual"}, "period": {"pattern": r"^\s*\d{4}-H1\s*$"}}},
-    {"properties": {"kind": {"const": "annual"}, "period": {"pattern": r"^\s*\d{4}\s*$"}}},
+    {"properties": {"kind": {"const": "semi_annual"}, "period": {"pattern": rf"^\s*{YEAR}-H1\s*$"}}},
+    {"properties": {"kind": {"const": "annual"}, "period": {"pattern": rf"^\s*{YEAR}\s*$"}}},
     {
         "properties": {"kind": {"const": "ad_hoc"}, "request_id": {"type": "string", "format": "uuid"}},
         "required": ["request_id"],
@@ -264,21 +289,19 @@ class ReportSubmissionCreate(BaseModel):
     )
 
     kind: ReportKind
-    period: str = Field(
-        min_length=4, max_length=40, pattern=TEXT, description="2025-H1 (6 tháng), 2025 (năm), hoặc mã yêu cầu"
+    period: Text = Field(
+        min_length=4, max_length=40, description="2025-H1 (6 tháng), 2025 (năm), hoặc mã yêu cầu; năm 2000..2100"
     )
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=TEXT)] = (
-        Field(description="Số hiệu văn bản, ví dụ 125/BC-UBND")
-    )
-    submitted_on: Day
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000, pattern=PROSE)]
+    reference: Reference = Field(description="Số hiệu văn bản, ví dụ 125/BC-UBND")
+    submitted_on: Submitted
+    summary: Summary
     document_url: HttpUrl | None = None
     request_id: UUID | None = Field(None, description="UUID of the ad-hoc request this answers (kind=ad_hoc)")
 
     @model_validator(mode="after")
     def _period_matches_kind(self) -> ReportSubmissionCreate:
-        if self.kind == ReportKind.semi_annual and not re.match(r"^\d{4}-H1$", self.period):
-            raise ValueError("a semi-annual report's period is YYYY-H1")
-        if self.kind == ReportKind.annual and not re.match(r"^\d{4}$", self.period):
-            raise ValueError("an annual report's period is YYYY")
+        if self.kind == ReportKind.semi_annual and not re.fullmatch(rf"{YEAR}-H1", self.period):
+            raise ValueError("a semi-annual report's period is YYYY-H1, year 2000..2100")
+        if self.kind == ReportKind.annual and not re.fullmatch(YEAR, self.period):
+            raise ValueError("an annual report's period is YYYY, year 2000..2100")
         return self

@@ -174,6 +174,16 @@ def check_rows(
                     "unknown_unit",
                 )
             )
+        founded = create.established_on if create is not None else update.get("established_on")
+        if founded is not None and founded > today:
+            row_errors.append(
+                row_error(
+                    row.row,
+                    BY_FIELD["established_on"],
+                    f"Ngày thành lập {founded:%d/%m/%Y} ở tương lai",
+                    f"established_on must not be after {today.isoformat()}",
+                )
+            )
         status = None
         if row.status is not None:
             status = _validated(StatusReportCreate, row.status, row.row, row_errors)

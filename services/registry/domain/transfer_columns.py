@@ -8,8 +8,11 @@ XLSX date cell), money and counts as integers (thousands separators ``.``/``,``/
 unambiguous form 1.200.000), an area with ``.`` or ``,`` as the decimal separator.
 
 Export writes what import reads back to the same values: Vietnamese labels, có/không, dd/mm/yyyy, plain
-integers, areas with ``.``. Text that Excel would run as a formula (``=…``, ``@…``, ``+``/``-`` not followed
-by a digit) is written to CSV behind a ``'`` which import removes again, and written to XLSX as a string.
+integers, areas with ``.``. Text a spreadsheet would evaluate (OWASP "CSV injection": a cell starting with
+``=`` ``+`` ``-`` ``@``, also after leading spaces or in their full-width forms, or with a tab or CR) is
+written to CSV behind a ``'``, which import removes again; numbers are written as numbers, never guarded.
+XLSX writes such text as a string cell. Characters no sheet can hold (see ``shared.text.printable``) become
+U+FFFD in both, so a value stored before the input rules cannot break an export.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from services.registry.domain.vietnamese import fold
 from shared.events.contracts import Classification, LegalStatus, Sector
+from shared.text import printable
 
 
 class Part(StrEnum):
@@ -88,7 +92,7 @@ FALSE_WORDS = {"khong", "false", "0", "no", "sai"}
 _DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 _YMD = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00)?)?$")
 _GROUPED = re.compile(r"^\d{1,3}(?:[., \u00a0\u202f]\d{3})+$")
-_FORMULA = re.compile(r"^(?:[=@\t\r]|[+-](?!\d))")
+_EVALUATED = re.compile(r"^(?:[\t\r]|\s*[=+\-@\uff1d\uff0b\uff0d\uff20])")
 
 
 @dataclass(frozen=True)
@@ -148,10 +152,10 @@ class Column:
             case Kind.boolean:
                 return "có" if value else "không"
             case Kind.items:
-                return "; ".join(value)
+                return printable("; ".join(value))
             case Kind.date | Kind.integer | Kind.area:
                 return value
-        return str(value)
+        return printable(str(value))
 
     def csv_text(self, value: Any) -> str:
         cell = self.xlsx_value(value)
@@ -162,7 +166,7 @@ class Column:
         if isinstance(cell, Decimal):
             return f"{cell:f}"
         text = str(cell)
-        return "'" + text if _FORMULA.match(text) else text
+        return "'" + text if isinstance(cell, str) and _EVALUATED.match(text) else text
 
 
 def _code(value: Any) -> str:
@@ -175,8 +179,8 @@ def _text(raw: object) -> str:
     if isinstance(raw, datetime | date):
         raise CellError("Cần văn bản, không phải ngày", "expected text, not a date")
     text = str(raw).strip()
-    if text.startswith("'") and _FORMULA.match(text[1:]):
-        text = text[1:]  # our own formula guard (see the module docstring)
+    if text.startswith("'") and _EVALUATED.match(text[1:]):
+        text = text[1:].strip()  # our own formula guard (see the module docstring)
     return text
 
 
