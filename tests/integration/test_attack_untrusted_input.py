@@ -6,6 +6,7 @@ this run (the world's own set-up requests, when it runs alone).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -80,6 +81,38 @@ async def test_hostile_values_never_get_a_500(world: World) -> None:
         ("indicators", "GET", "/v1/indicators/fair_or_better_share/values", {"params": {"from": nul}}),
         ("indicators", "GET", "/v1/targets/" + quote + "/progress", {}),
         ("indicators", "PUT", f"/v1/plans/{PLAN}", {"json": {"code": nul}}),
+        # The classes outside testers found: control and noncharacters, integers beyond their column, year 0,
+        # implausible dates, a hand-made cursor, a Last-Event-ID that is not a number, internal webhook targets.
+        ("registry", "POST", "/v1/cooperatives", {"json": cooperative_body(contact_email="a" + nul + "@b.vn")}),
+        ("registry", "POST", "/v1/cooperatives", {"json": cooperative_body(name="HTX \u0019 Mỹ Khánh")}),
+        ("registry", "POST", "/v1/cooperatives", {"json": cooperative_body(name="HTX \uffff")}),
+        ("registry", "POST", "/v1/cooperatives", {"json": cooperative_body(established_on="9999-12-31")}),
+        ("registry", "GET", f"/v1/cooperatives/{uuid.uuid4()}/history", {"params": {"before": str(2**63)}}),
+        ("registry", "GET", "/v1/cooperatives", {"params": {"cursor": "eyJ2IjoiXHUwMDAwIn0"}}),
+        (
+            "registry",
+            "POST",
+            "/v1/report-submissions",
+            {
+                "json": {
+                    "kind": "annual",
+                    "period": "0000",
+                    "reference": "1/BC",
+                    "submitted_on": "0001-01-01",
+                    "summary": "x",
+                }
+            },
+        ),
+        ("notifications", "GET", "/v1/stream", {"headers": {"Last-Event-ID": "abc"}}),
+        (
+            "notifications",
+            "PUT",
+            "/v1/agencies/SNN/channels",
+            {
+                "json": {"channels": [{"kind": "webhook", "address": "http://169.254.169.254/latest/meta-data"}]},
+                "headers": {"If-Match": '"x"'},
+            },
+        ),
         ("notifications", "GET", "/v1/alerts", {"params": {"agency": nul}}),
         ("notifications", "GET", "/v1/alerts", {"params": {"unit": nul, "target": nul}}),
         ("notifications", "GET", "/v1/alerts", {"params": {"cursor": nul}}),
@@ -117,7 +150,10 @@ async def test_hostile_values_never_get_a_500(world: World) -> None:
         r = await world.clients[service].request(method, path, headers=headers, **kwargs)
         if r.status_code >= 500 or (r.status_code >= 400 and not is_problem(r)):
             bad.append(f"{service} {method} {path!r} {kwargs.get('params', '')}: {r.status_code} {r.text[:200]}")
-    report(f"[attack] hostile values (NUL bytes, quotes, bad JSON/UTF-8/files/cursors): {len(probes)} probes, no 5xx")
+    report(
+        f"[attack] hostile values (NUL and control characters, quotes, bad JSON/UTF-8/files/cursors, huge integers,"
+        f" year 0, internal webhooks): {len(probes)} probes, no 5xx"
+    )
     assert not bad, "\n".join(bad)
 
 
