@@ -86,6 +86,10 @@ def read_rules(w: World) -> list[ReadRule]:
     def is_own(w: World, agency: str, owner: str) -> bool:
         return agency == owner
 
+    def own_or_authority(w: World, agency: str, owner: str) -> bool:
+        # The reporting authority reads every agency's alerts, as it sees every deadline; others their own.
+        return agency in (owner, REPORTING_AUTHORITY)
+
     def received(w: World, agency: str, owner: str) -> bool:
         return agency == owner or (agency, w.alerts[owner]) in w.received
 
@@ -123,20 +127,15 @@ def read_rules(w: World) -> list[ReadRule]:
             lambda w, u: ("/v1/indicators/fair_or_better_share/values", {"unit": u}),
         ),
         ReadRule("notifications", "GET /v1/me", ANYONE, at("/v1/me"), check=own_identity),
-        # The reporting authority reads every agency's alerts, as it sees every deadline; others their own.
         ReadRule(
-            "notifications",
-            "GET /v1/alerts",
-            agencies,
-            lambda w, a: ("/v1/alerts", {"agency": a}),
-            lambda w, agency, owner: agency in (owner, REPORTING_AUTHORITY),
+            "notifications", "GET /v1/alerts", agencies, lambda w, a: ("/v1/alerts", {"agency": a}), own_or_authority
         ),
         ReadRule(
             "notifications",
             "GET /v1/alerts/{alert_id}",
             agencies,
             lambda w, a: (f"/v1/alerts/{w.alerts[a]}", {}),
-            lambda w, agency, owner: agency in (owner, REPORTING_AUTHORITY),
+            own_or_authority,
             refusal=404,
         ),
         ReadRule(
