@@ -33,4 +33,6 @@ SPEC = ServiceSpec(
 
 
 def create_app(*, settings: IndicatorsSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    # No agency directory here: the indicators schema keeps no agencies (only the plan's routing codes), and its
+    # API serves read-only city statistics, so a token's agency is not checked beyond the signature.
     return build_app(SPEC, IndicatorsSettings, settings=settings, clock=clock)

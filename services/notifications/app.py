@@ -6,11 +6,12 @@ from fastapi import FastAPI
 
 from services.notifications.api import routers
 from services.notifications.api.stream import close_stream
-from services.notifications.db.models import inbox, metadata, outbox
+from services.notifications.db.models import Agency, inbox, metadata, outbox
 from services.notifications.events.handlers import CONSUMES, handler_table
 from services.notifications.settings import NotificationsSettings
 from services.notifications.workers.delivery import run_deliveries
 from services.notifications.workers.scheduler import schedule_periodically
+from shared.auth.agencies import install_agency_directory
 from shared.clock import Clock
 from shared.events import contracts
 from shared.service import ServiceSpec, build_app
@@ -38,4 +39,6 @@ SPEC = ServiceSpec(
 
 
 def create_app(*, settings: NotificationsSettings | None = None, clock: Clock | None = None) -> FastAPI:
-    return build_app(SPEC, NotificationsSettings, settings=settings, clock=clock)
+    app = build_app(SPEC, NotificationsSettings, settings=settings, clock=clock)
+    install_agency_directory(app, Agency.__table__)  # a token's agency must be one of ours, and active
+    return app

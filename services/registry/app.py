@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.registry.api import routers
-from services.registry.db.models import inbox, metadata, outbox
+from services.registry.db.models import Agency, inbox, metadata, outbox
 from services.registry.events.handlers import CONSUMES, handler_table
 from services.registry.settings import RegistrySettings
 from services.registry.workers.startup import prepare
+from shared.auth.agencies import install_agency_directory
 from shared.clock import Clock
 from shared.events import contracts
 from shared.service import ServiceSpec, build_app
@@ -42,4 +43,6 @@ SPEC = ServiceSpec(
 
 
 def create_app(*, settings: RegistrySettings | None = None, clock: Clock | None = None) -> FastAPI:
-    return build_app(SPEC, RegistrySettings, settings=settings, clock=clock)
+    app = build_app(SPEC, RegistrySettings, settings=settings, clock=clock)
+    install_agency_directory(app, Agency.__table__)  # a token's agency must be one of ours, and active
+    return app

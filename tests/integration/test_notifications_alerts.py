@@ -305,7 +305,7 @@ async def test_channels_are_validated_field_by_field_and_secrets_never_shown(sys
     api, db = system.api, system.db
     url = "/v1/agencies/UBND-926/channels"
     assert (await api.get(url, headers=auth("UBND-925"))).status_code == 403
-    assert (await api.get("/v1/agencies/NOPE/channels", headers=auth("NOPE", OPERATOR))).status_code == 404
+    assert (await api.get("/v1/agencies/NOPE/channels", headers=auth("SNN", OPERATOR))).status_code == 404
     read = await api.get(url, headers=auth("UBND-926"))
     etag = read.headers["ETag"]
     bad = {

@@ -512,13 +512,15 @@ async def outbox_rows_for(stack: Stack, cooperative_id: str) -> int:
 async def test_an_agency_that_may_not_write_is_refused_and_writes_nothing(
     api: httpx.AsyncClient, service_env: Stack, agency: str
 ) -> None:
-    """Another district's committee, a department that does not keep the registry, an unknown agency: each gets
-    403 and writes nothing; the cooperative's own district then writes the next revision."""
+    """Another district's committee, a department that does not keep the registry, an unknown agency: each is
+    refused (403; the unknown agency 401, at authentication) and writes nothing; the cooperative's own district
+    then writes the next revision."""
     coop = await create(api, unit_code="926")
     url = f"/v1/cooperatives/{coop['id']}/status-reports"
     assert (await api.post(url, json=status_body(), headers=auth("SNN"))).status_code == 201
     refused = await api.post(url, json=status_body(), headers=auth(agency))
-    assert problem(refused, 403)["status"] == 403
+    status = 401 if agency == "KHONG-CO-THAT" else 403
+    assert problem(refused, status)["status"] == status
     assert len((await api.get(url, headers=auth())).json()) == 1
     assert await outbox_rows_for(service_env, coop["id"]) == 2  # created, and the one report
     home = await api.post(url, json=status_body(), headers=auth("UBND-926"))

@@ -36,8 +36,24 @@ def create_app(service: str) -> FastAPI:
 
 @pytest.fixture(params=SERVICES)
 async def client(request: pytest.FixtureRequest, service_env: Stack) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
-    async with running(create_app(request.param)) as http:
+    app = create_app(request.param)
+    async with running(app) as http:
+        if request.param == "notifications":  # its agencies come from the registry's events: the callers' here
+            await _known_agencies(app, "SNN", "UBND-916")
         yield request.param, http
+
+
+async def _known_agencies(app: FastAPI, *codes: str) -> None:
+    from sqlalchemy.dialects.postgresql import insert
+
+    from services.notifications.db.models import Agency
+
+    rows = [
+        {"code": c, "name": c, "kind": "department", "jurisdiction_unit_code": "92", "active": True, "version": 1}
+        for c in codes
+    ]
+    async with app.state.runtime.sessionmaker() as session, session.begin():
+        await session.execute(insert(Agency).values(rows).on_conflict_do_nothing(index_elements=["code"]))
 
 
 def test_models_and_migrations_do_not_drift(migrated_stack: Stack) -> None:
