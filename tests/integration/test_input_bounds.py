@@ -190,23 +190,35 @@ async def test_a_stored_value_no_input_would_accept_never_breaks_an_export(
                 "id": coop["id"],
             },
         )
-    for scope in ({"unit": UNIT}, {}):  # the district and the whole city
-        xlsx = await api.get("/v1/cooperatives/export", params={"format": "xlsx", **scope}, headers=auth(), timeout=120)
-        assert xlsx.status_code == 200, xlsx.text[:2000]
-        sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True).active
-        assert sheet is not None
-        rows = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
-        assert rows[coop["registration_code"]][1] == "HTX \ufffd Bình \ufffd An"
+    try:
+        for scope in ({"unit": UNIT}, {}):  # the district and the whole city
+            xlsx = await api.get(
+                "/v1/cooperatives/export", params={"format": "xlsx", **scope}, headers=auth(), timeout=120
+            )
+            assert xlsx.status_code == 200, xlsx.text[:2000]
+            sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True).active
+            assert sheet is not None
+            rows = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
+            assert rows[coop["registration_code"]][1] == "HTX \ufffd Bình \ufffd An"
 
-        exported = await api.get(
-            "/v1/cooperatives/export", params={"format": "csv", **scope}, headers=auth(), timeout=120
-        )
-        assert exported.status_code == 200, exported.text[:2000]
-        lines = {r[0]: r for r in csv.reader(io.StringIO(exported.content.decode("utf-8-sig")))}
-        row = lines[coop["registration_code"]]
-        assert row[1] == "HTX \ufffd Bình \ufffd An"
-        assert row[3] == "'=1+1\ufffd"
-        assert row[9] == "'+1+cmd|' /C calc'!A0"
+            exported = await api.get(
+                "/v1/cooperatives/export", params={"format": "csv", **scope}, headers=auth(), timeout=120
+            )
+            assert exported.status_code == 200, exported.text[:2000]
+            lines = {r[0]: r for r in csv.reader(io.StringIO(exported.content.decode("utf-8-sig")))}
+            row = lines[coop["registration_code"]]
+            assert row[1] == "HTX \ufffd Bình \ufffd An"
+            assert row[3] == "'=1+1\ufffd"
+            assert row[9] == "'+1+cmd|' /C calc'!A0"
+    finally:  # valid again, so that other tests' city-wide exports re-import as they are
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE registry.cooperatives SET name = 'HTX Bình An', address = NULL, contact_email = NULL"
+                    " WHERE id = :id"
+                ),
+                {"id": coop["id"]},
+            )
 
 
 @pytest.mark.parametrize("name", ["+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)", " =1+1"])
