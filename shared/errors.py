@@ -100,6 +100,14 @@ class HeadersTooLarge(DomainError):
         self.headers["Connection"] = "close"
 
 
+class TooManyRequests(DomainError):
+    status, code, title = 429, "too-many-requests", "Quá nhiều yêu cầu (too many requests)"
+
+    def __init__(self, detail: str, *, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["Retry-After"] = str(max(1, retry_after))
+
+
 class ServiceUnavailable(DomainError):
     status, code, title = 503, "unavailable", "Dịch vụ tạm thời không sẵn sàng (unavailable)"
 

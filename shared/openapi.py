@@ -63,6 +63,7 @@ DESCRIPTIONS: dict[str, str] = {
     "413": "The request body is larger than the limit",
     "422": "Invalid input: `errors` names each field",
     "428": "If-Match is required: send the ETag of your last read",
+    "429": "Too many requests from the caller's agency: retry after `Retry-After` seconds",
     "500": "Unexpected error; it was logged with the request id",
     "503": "A dependency is temporarily unavailable",
 }

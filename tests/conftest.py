@@ -27,6 +27,23 @@ def _test_auth_env() -> Iterator[None]:
         os.environ["HTX_JWT_SECRET"] = previous
 
 
+RATE_LIMIT_ENV = {"REGISTRY_WRITE_LIMIT_PER_MINUTE": "0", "NOTIFICATIONS_NOTIFY_LIMIT_PER_MINUTE": "0"}
+"""The suites write hundreds of times a minute as one agency; the limits are off unless a test sets them
+(tests/integration/test_rate_limits.py passes them to the settings it builds)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_rate_limits_env() -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in RATE_LIMIT_ENV}
+    os.environ.update(RATE_LIMIT_ENV)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def auth_settings() -> AuthSettings:
     return AuthSettings()

@@ -63,6 +63,9 @@ class NotificationsSettings(ServiceSettings):
     """Vietnam-local hour at which the previous day's digest e-mails are sent."""
     stream_max_connections_per_agency: int = Field(5, ge=1, le=1000)
     """Concurrent SSE connections per agency, per API replica; one more gets 429."""
+    notify_limit_per_minute: int = Field(30, ge=0)
+    """Requests that notify another party (ad-hoc report requests) per agency per minute, across replicas; one
+    more gets 429 with Retry-After. 0 = no limit."""
     stream_heartbeat_seconds: float = Field(15.0, gt=0, le=300)
     stream_poll_seconds: float = Field(5.0, gt=0, le=300)
     """Safety net under LISTEN/NOTIFY: the stream also looks for new events this often."""

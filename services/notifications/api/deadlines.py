@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Header, Query
 
 from services.notifications.api.alert_schemas import DeadlineOut, DeadlineState, ReportRequestIn, ReportRequestOut
+from services.notifications.api.limits import NOTIFY
 from services.notifications.domain import deadlines
-from services.notifications.domain.access import READ, WRITE
+from services.notifications.domain.access import READ
 from services.notifications.domain.alerts import Alerts
 from services.notifications.domain.deadlines import DeadlineFilter, DeadlineView
 from services.notifications.domain.requests import RequestInput, create_request
@@ -14,6 +15,7 @@ from services.notifications.settings import settings_of
 from shared.auth import Principal, require_scope
 from shared.jsoncodec import JSONBody
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from shared.ratelimit import RATE_LIMITED
 from shared.service import Runtime, get_runtime
 from shared.text import AGENCY_CODE, NO_CONTROL_CHARACTERS
 
@@ -87,13 +89,17 @@ async def list_deadlines(
         "SNN (the reporting authority) and operators may request from any agency; another agency only from "
         "itself. Send an `Idempotency-Key` to make retries safe."
     ),
-    responses={**PROBLEMS, 201: {"headers": {"Idempotent-Replayed": {"description": "true on a replayed retry"}}}},
+    responses={
+        **PROBLEMS,
+        **RATE_LIMITED,
+        201: {"headers": {"Idempotent-Replayed": {"description": "true on a replayed retry"}}},
+    },
 )
 async def create_report_request(
     data: ReportRequestIn,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=8, max_length=200),
     runtime: Runtime = Depends(get_runtime),
-    principal: Principal = Depends(require_scope(WRITE)),
+    principal: Principal = Depends(NOTIFY),
 ) -> JSONBody:
     settings = settings_of(runtime)
     created = await create_request(

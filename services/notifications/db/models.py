@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
 from shared.messaging.tables import inbox_table, outbox_table
+from shared.ratelimit import rate_limits_table
 
 SCHEMA = "notifications"
 metadata = service_metadata(SCHEMA)
@@ -24,6 +25,7 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+rate_limits = rate_limits_table(metadata)
 
 
 class Agency(Base):

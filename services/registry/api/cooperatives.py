@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from services.registry.api.dependencies import Registry, get_registry
+from services.registry.api.dependencies import WRITE, Registry, get_registry
 from services.registry.api.schemas import ChangeOut, CooperativeOut
 from services.registry.domain.cooperative_query import CooperativeQuery
 from services.registry.domain.cooperatives import etag_of
@@ -17,11 +17,11 @@ from shared.auth import Principal, require_scope
 from shared.errors import PreconditionRequired
 from shared.events.contracts import Classification, LegalStatus, Sector
 from shared.pagination import BIGINT_MAX, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from shared.ratelimit import RATE_LIMITED
 from shared.text import NO_CONTROL_CHARACTERS
 
 router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
 READ = require_scope("registry:read")
-WRITE = require_scope("registry:write")
 
 IdempotencyHeader = Header(
     None,
@@ -95,7 +95,7 @@ async def list_cooperatives(
     status_code=201,
     response_model=CooperativeOut,
     summary="Đăng ký HTX (register a cooperative)",
-    responses={**PROBLEMS, 409: {"description": "Registration code already registered"}},
+    responses={**PROBLEMS, **RATE_LIMITED, 409: {"description": "Registration code already registered"}},
 )
 async def create_cooperative(
     data: CooperativeCreate,
@@ -129,7 +129,13 @@ async def get_cooperative(
     "/{cooperative_id:uuid}",
     response_model=CooperativeOut,
     summary="Cập nhật HTX (update; needs If-Match)",
-    responses={404: {}, 412: {"description": "Stale ETag"}, 428: {"description": "If-Match missing"}, **PROBLEMS},
+    responses={
+        404: {},
+        412: {"description": "Stale ETag"},
+        428: {"description": "If-Match missing"},
+        **PROBLEMS,
+        **RATE_LIMITED,
+    },
 )
 async def update_cooperative(
     cooperative_id: uuid.UUID,

@@ -6,14 +6,15 @@ import uuid
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from services.registry.api.cooperatives import PROBLEMS, READ, WRITE, IdempotencyHeader, mark_replayed
-from services.registry.api.dependencies import Registry, get_registry
+from services.registry.api.cooperatives import PROBLEMS, READ, IdempotencyHeader, mark_replayed
+from services.registry.api.dependencies import WRITE, Registry, get_registry
 from services.registry.api.schemas import StatusReportOut
 from services.registry.db.models import StatusReport
 from services.registry.domain.idempotency import IdempotencyKey
 from services.registry.domain.inputs import StatusReportCreate
 from shared.auth import Principal
 from shared.pagination import MAX_PAGE_SIZE
+from shared.ratelimit import RATE_LIMITED
 
 router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
 
@@ -23,7 +24,12 @@ router = APIRouter(prefix="/cooperatives", tags=["cooperatives"])
     status_code=201,
     response_model=StatusReportOut,
     summary="Báo cáo tình hình HTX (add a status report)",
-    responses={404: {}, 409: {"description": "The cooperative kept changing while the report was written"}, **PROBLEMS},
+    responses={
+        404: {},
+        409: {"description": "The cooperative kept changing while the report was written"},
+        **PROBLEMS,
+        **RATE_LIMITED,
+    },
 )
 async def create_status_report(
     cooperative_id: uuid.UUID,

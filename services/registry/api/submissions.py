@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Depends, Query, Response
 
 from services.registry.api.cooperatives import IdempotencyHeader, mark_replayed
-from services.registry.api.dependencies import Registry, get_registry
+from services.registry.api.dependencies import WRITE, Registry, get_registry
 from services.registry.api.schemas import SubmissionOut
 from services.registry.db.submissions import SubmissionRepository
 from services.registry.domain.idempotency import IdempotencyKey
@@ -15,6 +15,7 @@ from services.registry.domain.inputs import ReportSubmissionCreate
 from shared.auth import Principal, require_scope
 from shared.events.contracts import ReportKind
 from shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
+from shared.ratelimit import RATE_LIMITED
 from shared.text import NO_CONTROL_CHARACTERS
 
 router = APIRouter(prefix="/report-submissions", tags=["report submissions"])
@@ -48,14 +49,14 @@ async def list_submissions(
     status_code=201,
     response_model=SubmissionOut,
     summary="Nộp báo cáo (submit a report)",
-    responses={401: {}, 403: {}, 422: {}},
+    responses={401: {}, 403: {}, 422: {}, **RATE_LIMITED},
 )
 async def submit_report(
     data: ReportSubmissionCreate,
     response: Response,
     idempotency_key: str | None = IdempotencyHeader,
     registry: Registry = Depends(get_registry),
-    principal: Principal = Depends(require_scope("registry:write")),
+    principal: Principal = Depends(WRITE),
 ) -> SubmissionOut:
     idem = IdempotencyKey.of(
         principal.agency, idempotency_key, "POST /report-submissions", data.model_dump(mode="json")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.registry.api.dependencies import Registry, get_registry
+from services.registry.api.dependencies import WRITE, Registry, get_registry
 from services.registry.domain.transfer import CooperativeTransfer
 from services.registry.domain.transfer_columns import HEADERS
 from services.registry.domain.transfer_files import (
@@ -25,11 +25,11 @@ from services.registry.domain.transfer_files import (
 from services.registry.settings import RegistrySettings
 from shared.auth import Principal, require_scope
 from shared.errors import PayloadTooLarge
+from shared.ratelimit import RATE_LIMITED
 from shared.text import NO_CONTROL_CHARACTERS
 
 router = APIRouter(prefix="/cooperatives", tags=["import/export"])
 READ = require_scope("registry:read")
-WRITE = require_scope("registry:write")
 
 
 class ImportResult(BaseModel):
@@ -139,6 +139,7 @@ def _transfer(registry: Registry) -> CooperativeTransfer:
         403: {"description": "Token lacks registry:write, or the agency does not keep the registry"},
         409: {"description": "A code in the file was registered concurrently; import again"},
         413: {"description": "The file is larger than REGISTRY_IMPORT_MAX_BYTES"},
+        **RATE_LIMITED,
         422: {
             "description": (
                 "Bad rows (each listed), unreadable file or too many rows; nothing was written. A file is refused "
