@@ -169,3 +169,22 @@ def run_env() -> None:
         await engine.dispose()
 
     asyncio.run(run_async())
+
+
+def create_rate_limits(schema: str) -> None:
+    """Requests per agency, bucket and minute, shared by every replica (``shared.ratelimit``); a check that opens
+    a window deletes the older ones, so the table holds about one row per agency and bucket. Written out for the
+    same reason as :func:`create_outbox_and_inbox`."""
+    op.create_table(
+        "rate_limits",
+        sa.Column("agency", sa.String(length=30), nullable=False),
+        sa.Column("bucket", sa.String(length=40), nullable=False),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("hits", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("agency", "bucket", "window_start", name=op.f("pk_rate_limits")),
+        schema=schema,
+    )
+
+
+def drop_rate_limits(schema: str) -> None:
+    op.drop_table("rate_limits", schema=schema)
