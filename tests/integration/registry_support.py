@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import random
+import zipfile
 from datetime import UTC, datetime
 from typing import Any
+
+import openpyxl
 
 from shared.auth import mint_token
 from shared.clock import FixedClock
@@ -71,3 +75,23 @@ def status_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def xlsx_with_sheet_body(headers: list[str], body: bytes) -> bytes:
+    """A real workbook of one header row whose sheet XML gets `body` appended inside <sheetData> (rows a client
+    could not write with openpyxl: millions of empty ones, far row numbers)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(headers)
+    out = io.BytesIO()
+    book.save(out)
+    source = zipfile.ZipFile(io.BytesIO(out.getvalue()))
+    result = io.BytesIO()
+    with zipfile.ZipFile(result, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"</sheetData>", body + b"</sheetData>")
+            target.writestr(info.filename, data)
+    return result.getvalue()

@@ -10,7 +10,6 @@ import io
 import json
 import time
 import uuid
-import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.registry.app import create_app
 from shared.infra.stack import Stack
 from tests.integration.apps import running
-from tests.integration.registry_support import auth, clock, cooperative_body, status_body
+from tests.integration.registry_support import auth, clock, cooperative_body, status_body, xlsx_with_sheet_body
 
 pytestmark = pytest.mark.integration
 
@@ -234,21 +233,7 @@ async def test_a_csv_export_never_holds_a_cell_a_spreadsheet_would_evaluate(api:
 
 
 def xlsx_with_empty_rows(count: int) -> bytes:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["Mã số HTX", "Tên HTX", "Mã đơn vị hành chính", "Lĩnh vực"])
-    out = io.BytesIO()
-    book.save(out)
-    source = zipfile.ZipFile(io.BytesIO(out.getvalue()))
-    result = io.BytesIO()
-    with zipfile.ZipFile(result, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
-        for info in source.infolist():
-            data = source.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                data = data.replace(b"</sheetData>", b"<row/>" * count + b"</sheetData>")
-            target.writestr(info.filename, data)
-    return result.getvalue()
+    return xlsx_with_sheet_body(["Mã số HTX", "Tên HTX", "Mã đơn vị hành chính", "Lĩnh vực"], b"<row/>" * count)
 
 
 async def test_an_xlsx_of_millions_of_empty_rows_is_refused_quickly_naming_the_file(api: httpx.AsyncClient) -> None:

@@ -31,6 +31,7 @@ from services.registry.domain.transfer_files import (
 from shared.errors import ValidationFailed
 from shared.pagination import BIGINT_MAX, decode_cursor, encode_cursor
 from shared.text import NO_CONTROL_CHARACTERS, PROSE_CHARACTERS, printable
+from tests.integration.registry_support import xlsx_with_sheet_body as workbook_with_sheet_body
 
 # Every class of character the text type refuses: C0 (NUL, U+0019), DEL, C1, noncharacters in and beyond the BMP,
 # and a lone surrogate.
@@ -269,24 +270,8 @@ def test_numbers_are_written_as_numbers_and_plain_text_as_it_is() -> None:
 
 
 def xlsx_with_sheet_body(body: bytes) -> bytes:
-    """A real workbook whose sheet XML is replaced by `body` inside <sheetData>."""
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append([c.header for c in COLUMNS[:5]])
-    out = io.BytesIO()
-    book.save(out)
-    source = zipfile.ZipFile(io.BytesIO(out.getvalue()))
-    result = io.BytesIO()
-    with zipfile.ZipFile(result, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
-        for info in source.infolist():
-            data = source.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                start = data.index(b"<sheetData>") + len(b"<sheetData>")
-                end = data.index(b"</sheetData>")
-                data = data[:start] + data[start:end] + body + data[end:]
-            target.writestr(info.filename, data)
-    return result.getvalue()
+    """A real workbook whose sheet XML gets `body` appended inside <sheetData>."""
+    return workbook_with_sheet_body([c.header for c in COLUMNS[:5]], body)
 
 
 def file_error(data: bytes, filename: str = "bomb.xlsx") -> str:
