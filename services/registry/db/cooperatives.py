@@ -170,28 +170,11 @@ class StatusReportRepository:
         )
         return (await self.session.scalars(stmt)).all()
 
-    async def latest(self, cooperative_id: uuid.UUID) -> StatusReport | None:
-        stmt = (
-            select(StatusReport)
-            .where(StatusReport.cooperative_id == cooperative_id)
-            .order_by(StatusReport.as_of.desc(), StatusReport.created_at.desc(), StatusReport.revision.desc())
-            .limit(1)
-        )
-        return await self.session.scalar(stmt)
-
     async def latest_for(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StatusReport]:
         if not ids:
             return {}
         rows = await self.session.scalars(select(StatusReport).where(StatusReport.id.in_(ids)))
         return {r.cooperative_id: r for r in rows}
-
-    async def next_revision(self, cooperative_id: uuid.UUID, period: str) -> int:
-        current = await self.session.scalar(
-            select(func.max(StatusReport.revision)).where(
-                StatusReport.cooperative_id == cooperative_id, StatusReport.period == period
-            )
-        )
-        return int(current or 0) + 1
 
 
 class ChangeRepository:

@@ -29,7 +29,7 @@ def plain(value: Any) -> Any:
 
 def is_newer(report: StatusReport, previous: StatusReport) -> bool:
     """Whether `report` sorts before `previous` in the latest-first order (as_of, created_at, revision desc), the
-    order `StatusReportRepository.latest` reads. On a full tie the new report wins."""
+    order in which a cooperative's `latest_report_id` is kept. On a full tie the new report wins."""
     return (report.as_of, report.created_at, report.revision) >= (
         previous.as_of,
         previous.created_at,
