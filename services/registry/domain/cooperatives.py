@@ -17,14 +17,17 @@ from services.registry.domain.access import authorise_registry_write
 from services.registry.domain.audit import audit_row
 from services.registry.domain.idempotency import Created, IdempotencyKey, created_before, remember
 from services.registry.domain.inputs import CooperativeCreate, CooperativeUpdate
-from services.registry.domain.status_reports import cooperative_not_found
 from services.registry.domain.values import plain, stored
 from services.registry.domain.vietnamese import fold, normalise_name
 from services.registry.events import publish
 from shared.auth import Principal
 from shared.clock import Clock
-from shared.errors import Conflict, PreconditionFailed, ValidationFailed
+from shared.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from shared.messaging.outbox import Outbox
+
+
+def cooperative_not_found(cooperative_id: uuid.UUID) -> NotFound:
+    return NotFound(f"Không tìm thấy HTX {cooperative_id} (cooperative not found)")
 
 
 def etag_of(coop: Cooperative) -> str:

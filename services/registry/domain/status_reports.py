@@ -30,6 +30,7 @@ from services.registry.db.cooperatives import (
 from services.registry.db.models import Cooperative, StatusReport
 from services.registry.domain.access import check_registry_write
 from services.registry.domain.audit import audit_row
+from services.registry.domain.cooperatives import cooperative_not_found
 from services.registry.domain.idempotency import Created, IdempotencyKey, record_of, replay_of
 from services.registry.domain.inputs import StatusReportCreate
 from services.registry.domain.report_context import read_context
@@ -44,10 +45,6 @@ from shared.messaging.outbox import Outbox
 # retrying client) are few, and a short random pause keeps them from colliding again.
 ATTEMPTS = 20
 BACKOFF_SECONDS = 0.002
-
-
-def cooperative_not_found(cooperative_id: uuid.UUID) -> NotFound:
-    return NotFound(f"Không tìm thấy HTX {cooperative_id} (cooperative not found)")
 
 
 class StatusReportService:
